@@ -1,0 +1,315 @@
+"""Durable records: panels, the write-ahead journal, manual-cleanup items and audit entries.
+
+The journal's life cycle, per operation:
+
+    PENDING ──commit──▶ COMMITTED ──follow-ups done──▶ DONE
+       │                    │
+       │                    └─follow-up refused for good──▶ NEEDS_MANUAL_CLEANUP
+       └─compensate──▶ ROLLED_BACK
+                    └─an undo refused for good──▶ NEEDS_MANUAL_CLEANUP
+
+and per step:
+
+    INTENDED ──effect seen──▶ DONE ──compensated──▶ UNDONE
+        │                      └──undo refused──▶ ABANDONED (a manual-cleanup item exists)
+        └──proved never to have happened──▶ UNDONE
+
+Invariants:
+- A step is INTENDED in durable storage before its external effect starts.
+- PENDING and COMMITTED operations are "open": ``recover()`` finishes them. Every other state is
+  final and ``recover()`` leaves it alone.
+- A panel write and the journal rows that describe it are stored in one transaction.
+- Every time is timezone-aware and comes from the clock port.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "AuditRecord",
+    "JournalChange",
+    "ManualCleanupItem",
+    "Operation",
+    "OperationKind",
+    "OperationState",
+    "OperationType",
+    "PanelRecord",
+    "PanelWrite",
+    "PanelWriteKind",
+    "RollbackInfo",
+    "RollbackReport",
+    "Step",
+    "StepState",
+]
+
+
+@dataclass(frozen=True)
+class PanelRecord:
+    """One live panel: at most one per (guild_id, panel_type)."""
+
+    guild_id: int
+    panel_type: str
+    channel_id: int
+    message_id: int
+    created_by: int
+    created_at: datetime
+    updated_at: datetime
+    #: The operation that last wrote this row.
+    operation_id: str
+    #: Bumped on every write; writes compare it to detect a lost race.
+    version: int = 1
+    #: The store's row id, when it has one.
+    panel_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "guild_id": self.guild_id,
+            "panel_type": self.panel_type,
+            "channel_id": self.channel_id,
+            "message_id": self.message_id,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "operation_id": self.operation_id,
+            "version": self.version,
+            "panel_id": self.panel_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PanelRecord:
+        return cls(
+            guild_id=int(data["guild_id"]),
+            panel_type=str(data["panel_type"]),
+            channel_id=int(data["channel_id"]),
+            message_id=int(data["message_id"]),
+            created_by=int(data["created_by"]),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            updated_at=datetime.fromisoformat(data["updated_at"]),
+            operation_id=str(data["operation_id"]),
+            version=int(data["version"]),
+            panel_id=data.get("panel_id"),
+        )
+
+
+class OperationType(enum.Enum):
+    """What one journal step did; the names of the original design's rollback records."""
+
+    MESSAGE_SENT = "message_sent"  # a message was posted; undo: delete it
+    PANEL_CREATED = "panel_created"  # a panel row was inserted; undo: delete the row
+    PANEL_UPDATED = "panel_updated"  # a panel row was replaced; undo: restore the before-image
+    PANEL_DELETED = "panel_deleted"  # a panel row was removed; undo: restore the before-image
+    MESSAGE_RETIRED = "message_retired"  # an old message deleted after commit; never undone
+
+
+@dataclass(frozen=True)
+class RollbackInfo:
+    """What one step did and everything needed to undo it."""
+
+    operation_type: OperationType
+    guild_id: int
+    user_id: int
+    timestamp: datetime
+    panel_type: str | None = None
+    channel_id: int | None = None
+    message_id: int | None = None
+    panel_id: int | None = None
+    #: The row as it was before the step (updates and deletes), restored on undo.
+    before: PanelRecord | None = None
+    #: The row as the step wrote it (creates and updates).
+    after: PanelRecord | None = None
+    #: Idempotency key of a send: Discord's nonce.
+    nonce: str | None = None
+    #: Fingerprint of the sent payload, to recognise the message in history.
+    fingerprint: str | None = None
+
+    def with_message(self, message_id: int) -> RollbackInfo:
+        return replace(self, message_id=message_id)
+
+    def describe(self) -> str:
+        where = f" in channel {self.channel_id}" if self.channel_id else ""
+        what = {
+            OperationType.MESSAGE_SENT: "message",
+            OperationType.MESSAGE_RETIRED: "old message",
+            OperationType.PANEL_CREATED: "panel record",
+            OperationType.PANEL_UPDATED: "panel record update",
+            OperationType.PANEL_DELETED: "panel record removal",
+        }[self.operation_type]
+        ident = f" {self.message_id}" if self.message_id else ""
+        kind = f" ({self.panel_type})" if self.panel_type else ""
+        return f"{what}{ident}{kind}{where}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation_type": self.operation_type.value,
+            "guild_id": self.guild_id,
+            "user_id": self.user_id,
+            "timestamp": self.timestamp.isoformat(),
+            "panel_type": self.panel_type,
+            "channel_id": self.channel_id,
+            "message_id": self.message_id,
+            "panel_id": self.panel_id,
+            "before": self.before.to_dict() if self.before else None,
+            "after": self.after.to_dict() if self.after else None,
+            "nonce": self.nonce,
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RollbackInfo:
+        return cls(
+            operation_type=OperationType(data["operation_type"]),
+            guild_id=int(data["guild_id"]),
+            user_id=int(data["user_id"]),
+            timestamp=datetime.fromisoformat(data["timestamp"]),
+            panel_type=data.get("panel_type"),
+            channel_id=data.get("channel_id"),
+            message_id=data.get("message_id"),
+            panel_id=data.get("panel_id"),
+            before=PanelRecord.from_dict(data["before"]) if data.get("before") else None,
+            after=PanelRecord.from_dict(data["after"]) if data.get("after") else None,
+            nonce=data.get("nonce"),
+            fingerprint=data.get("fingerprint"),
+        )
+
+
+class OperationKind(enum.Enum):
+    DEPLOY_PANEL = "deploy_panel"  # post a panel, replacing the previous one of its type
+    REMOVE_PANEL = "remove_panel"  # take a panel down
+    CLEANUP = "cleanup"  # remove orphans or stale sessions
+
+
+class OperationState(enum.Enum):
+    PENDING = "pending"  # steps may be in flight; recovery compensates
+    COMMITTED = "committed"  # the change is durable; recovery finishes the follow-ups
+    DONE = "done"  # committed and every follow-up finished
+    ROLLED_BACK = "rolled_back"  # every step compensated
+    NEEDS_MANUAL_CLEANUP = "needs_manual_cleanup"  # a permanent refusal left an item for a human
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OperationState.PENDING, OperationState.COMMITTED)
+
+
+class StepState(enum.Enum):
+    INTENDED = "intended"  # durable before the effect; the effect may or may not have happened
+    DONE = "done"  # the effect happened and its result is recorded
+    UNDONE = "undone"  # compensated, or proved never to have happened
+    ABANDONED = "abandoned"  # could not be undone or finished; a manual-cleanup item exists
+
+
+@dataclass(frozen=True)
+class Operation:
+    id: str
+    kind: OperationKind
+    guild_id: int
+    user_id: int
+    state: OperationState
+    created_at: datetime
+    updated_at: datetime
+    panel_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    operation_id: str
+    index: int
+    state: StepState
+    info: RollbackInfo
+    #: True for a step that runs after commit (retiring the old panel); it is finished, not undone.
+    follow_up: bool = False
+
+
+class PanelWriteKind(enum.Enum):
+    INSERT = "insert"  # fails with ConflictError when (guild, type) already has a row
+    REPLACE = "replace"  # compare-and-swap on ``expected.version``
+    DELETE = "delete"  # compare-and-swap on ``expected.version``
+
+
+@dataclass(frozen=True)
+class PanelWrite:
+    kind: PanelWriteKind
+    record: PanelRecord | None = None  # the new row, for INSERT and REPLACE
+    expected: PanelRecord | None = None  # the row as read before, for REPLACE and DELETE
+
+
+@dataclass(frozen=True)
+class ManualCleanupItem:
+    """Something apex-setup could not undo by itself, kept until a human deals with it."""
+
+    operation_id: str
+    guild_id: int
+    description: str
+    reason: str
+    created_at: datetime
+    channel_id: int | None = None
+    message_id: int | None = None
+    item_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    guild_id: int
+    user_id: int
+    action: str  # "deploy", "rollback", "cleanup", "expiry", "refused", ...
+    outcome: str  # "ok", "rolled_back", "partially_rolled_back", "refused", ...
+    detail: str
+    created_at: datetime
+    operation_id: str | None = None
+    reference: str | None = None
+
+
+@dataclass
+class JournalChange:
+    """Everything one commit writes, in one transaction."""
+
+    operation: Operation | None = None
+    steps: list[Step] = field(default_factory=list)
+    panel_writes: list[PanelWrite] = field(default_factory=list)
+    cleanup_items: list[ManualCleanupItem] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.operation or self.steps or self.panel_writes or self.cleanup_items)
+
+
+@dataclass
+class RollbackReport:
+    """What a compensation undid, and what it could not."""
+
+    operation_id: str
+    undone: list[RollbackInfo] = field(default_factory=list)
+    not_undone: list[tuple[RollbackInfo, str]] = field(default_factory=list)
+    #: True when compensation could not finish now and recovery will retry it.
+    left_for_recovery: bool = False
+
+    @property
+    def fully_rolled_back(self) -> bool:
+        return not self.not_undone and not self.left_for_recovery
+
+    @property
+    def outcome(self) -> str:
+        if self.fully_rolled_back:
+            return "rolled_back"
+        if self.left_for_recovery:
+            return "rollback_pending"
+        return "partially_rolled_back"
+
+    def summary(self) -> str:
+        if self.fully_rolled_back:
+            if not self.undone:
+                return "Nothing had been changed."
+            return "Rolled back: " + "; ".join(i.describe() for i in self.undone) + "."
+        parts = []
+        if self.undone:
+            parts.append("undone: " + "; ".join(i.describe() for i in self.undone))
+        if self.not_undone:
+            parts.append(
+                "NOT undone, left for manual cleanup: "
+                + "; ".join(f"{i.describe()} ({why})" for i, why in self.not_undone)
+            )
+        if self.left_for_recovery:
+            parts.append("the rest will be undone by recovery")
+        return "Partly rolled back: " + "; ".join(parts) + "."
