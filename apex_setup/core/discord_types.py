@@ -20,6 +20,7 @@ __all__ = [
     "Permission",
     "permission_names",
     "snowflake_time",
+    "time_snowflake",
 ]
 
 #: Milliseconds from the Unix epoch to the first second of 2015, Discord's epoch.
@@ -69,6 +70,12 @@ def permission_names(perms: Permission | int) -> tuple[str, ...]:
         for member in Permission
         if member.name and value & member.value
     )
+
+
+def time_snowflake(when: datetime) -> int:
+    """The smallest snowflake Discord could have created at ``when``; for history bounds."""
+    ms = int(when.timestamp() * 1000) - DISCORD_EPOCH_MS
+    return max(ms, 0) << 22
 
 
 def snowflake_time(snowflake: int) -> datetime:

@@ -125,6 +125,9 @@ class RollbackInfo:
     nonce: str | None = None
     #: Fingerprint of the sent payload, to recognise the message in history.
     fingerprint: str | None = None
+    #: The sent payload (as ``MessagePayload.to_dict``), so recovery can repeat the send with
+    #: the same nonce and learn the message id.
+    payload: dict[str, Any] | None = None
 
     def with_message(self, message_id: int) -> RollbackInfo:
         return replace(self, message_id=message_id)
@@ -156,6 +159,7 @@ class RollbackInfo:
             "after": self.after.to_dict() if self.after else None,
             "nonce": self.nonce,
             "fingerprint": self.fingerprint,
+            "payload": self.payload,
         }
 
     @classmethod
@@ -173,6 +177,7 @@ class RollbackInfo:
             after=PanelRecord.from_dict(data["after"]) if data.get("after") else None,
             nonce=data.get("nonce"),
             fingerprint=data.get("fingerprint"),
+            payload=data.get("payload"),
         )
 
 

@@ -1,0 +1,3 @@
+from apex_setup.cli import main
+
+raise SystemExit(main())

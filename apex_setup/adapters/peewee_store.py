@@ -1,0 +1,524 @@
+"""The core's store ports on a SQL database, through peewee.
+
+``PeeweeStore`` implements ``PanelStore``, ``JournalStore`` and ``AuditSink`` on SQLite,
+PostgreSQL or MariaDB/MySQL; ``apex_setup.fakes.memory_store.MemoryStore`` is its in-memory twin
+and one contract test suite holds both to the same behaviour.
+
+Invariants:
+- ``apply()`` writes a whole ``JournalChange`` in one transaction or nothing of it. A lost panel
+  race raises ``ConflictError`` and every other database error ``StorageFailure``; both roll back.
+- Panel writes are compare-and-swap: REPLACE and DELETE touch the row only while its version is
+  the one the caller read, and INSERT relies on the UNIQUE (guild_id, panel_type) key. No
+  read-modify-write, so two bot processes on one database cannot both win.
+- Each store binds its own subclasses of the table models (``bind_model``), never the module's
+  classes: stores on different databases, or two on one file, stay independent.
+- Every datetime is stored as integer microseconds since the epoch in UTC and read back as an
+  aware UTC datetime equal to the one written, microseconds included. Integers are exact and
+  ordered on every backend, where SQLite has no datetime type, MariaDB drops microseconds by
+  default and drivers disagree about offsets. A naive datetime is refused with ``ValueError``.
+- A step's ``RollbackInfo`` is stored as JSON text from its own ``to_dict``, so it comes back
+  exactly as the core wrote it.
+- User-visible messages never contain exception text or SQL; causes are chained and logged.
+
+Threads: peewee keeps one connection per thread, opened on first use. A store can be shared by
+worker threads; ``close()`` closes the calling thread's connection, and another thread's
+connection closes when that thread ends and its connection is collected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import peewee
+
+from apex_setup.adapters.database import (
+    MYSQL_CLIENT_FOUND_ROWS,
+    bind_model,
+    decode_time,
+    encode_time,
+    migrate,
+    storage_errors,
+)
+from apex_setup.core.errors import ConflictError, InvalidInput
+from apex_setup.core.records import (
+    AuditRecord,
+    JournalChange,
+    ManualCleanupItem,
+    Operation,
+    OperationKind,
+    OperationState,
+    PanelRecord,
+    PanelWrite,
+    PanelWriteKind,
+    RollbackInfo,
+    Step,
+    StepState,
+)
+
+if TYPE_CHECKING:
+    from apex_setup.core.ports import AuditSink, Clock, JournalStore, PanelStore
+
+__all__ = ["MAX_KEY_LENGTH", "PeeweeStore"]
+
+_log = logging.getLogger(__name__)
+
+#: Longest operation id and panel type the key columns hold (VARCHAR(64)).
+MAX_KEY_LENGTH = 64
+
+_OPEN_STATES = (OperationState.PENDING.value, OperationState.COMMITTED.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Table models. Unbound templates: a store binds its own subclasses to its database. They mirror
+# what the migrations in apex_setup.adapters.database create; the migrations are the schema.
+
+
+class _PanelRow(peewee.Model):
+    id = peewee.AutoField()
+    guild_id = peewee.BigIntegerField()
+    panel_type = peewee.CharField(max_length=MAX_KEY_LENGTH)
+    channel_id = peewee.BigIntegerField()
+    message_id = peewee.BigIntegerField()
+    created_by = peewee.BigIntegerField()
+    operation_id = peewee.CharField(max_length=MAX_KEY_LENGTH)
+    version = peewee.IntegerField()
+    created_at = peewee.BigIntegerField()
+    updated_at = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "panels"
+
+
+class _OperationRow(peewee.Model):
+    id = peewee.CharField(max_length=MAX_KEY_LENGTH, primary_key=True)
+    kind = peewee.CharField(max_length=32)
+    guild_id = peewee.BigIntegerField()
+    user_id = peewee.BigIntegerField()
+    panel_type = peewee.CharField(max_length=MAX_KEY_LENGTH, null=True)
+    state = peewee.CharField(max_length=32)
+    created_at = peewee.BigIntegerField()
+    updated_at = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "operations"
+
+
+class _StepRow(peewee.Model):
+    id = peewee.AutoField()
+    operation_id = peewee.CharField(max_length=MAX_KEY_LENGTH)
+    idx = peewee.IntegerField()
+    state = peewee.CharField(max_length=32)
+    follow_up = peewee.BooleanField()
+    info = peewee.TextField()
+
+    class Meta:
+        table_name = "steps"
+
+
+class _CleanupRow(peewee.Model):
+    id = peewee.AutoField()
+    operation_id = peewee.CharField(max_length=MAX_KEY_LENGTH)
+    guild_id = peewee.BigIntegerField()
+    channel_id = peewee.BigIntegerField(null=True)
+    message_id = peewee.BigIntegerField(null=True)
+    description = peewee.TextField()
+    reason = peewee.TextField()
+    created_at = peewee.BigIntegerField()
+    resolved_at = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "manual_cleanup"
+
+
+class _AuditRow(peewee.Model):
+    id = peewee.BigAutoField()
+    guild_id = peewee.BigIntegerField()
+    user_id = peewee.BigIntegerField()
+    action = peewee.TextField()
+    outcome = peewee.TextField()
+    detail = peewee.TextField()
+    operation_id = peewee.TextField(null=True)
+    reference = peewee.TextField(null=True)
+    created_at = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "audit"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class PeeweeStore:
+    """Panels, the journal, manual cleanup and the audit log in one SQL database.
+
+    Args:
+        db: a peewee database, usually from ``open_database``. The store migrates it; on
+            MySQL/MariaDB it also sets the CLIENT_FOUND_ROWS flag its compare-and-swap needs.
+        clock: the time source for ``resolve_cleanup_item``; the system's UTC time if None.
+
+    Raises:
+        StorageFailure: the database cannot be reached or migrated.
+    """
+
+    def __init__(self, db: peewee.Database, *, clock: Clock | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._panels = bind_model(_PanelRow, db)
+        self._operations = bind_model(_OperationRow, db)
+        self._steps = bind_model(_StepRow, db)
+        self._cleanup = bind_model(_CleanupRow, db)
+        self._audit = bind_model(_AuditRow, db)
+        _report_matched_rows(db)
+        migrate(db)
+
+    @property
+    def database(self) -> peewee.Database:
+        return self._db
+
+    def close(self) -> None:
+        """Close the calling thread's connection; the next call opens a new one."""
+        with storage_errors(self._db, "close"):
+            self._db.close()
+
+    # -- PanelStore ---------------------------------------------------------------------------
+
+    def get_panel(self, guild_id: int, panel_type: str) -> PanelRecord | None:
+        panels = self._panels
+        with storage_errors(self._db, "get_panel"):
+            row = panels.get_or_none(
+                (panels.guild_id == guild_id) & (panels.panel_type == panel_type)
+            )
+        return None if row is None else _panel_record(row)
+
+    def list_panels(self, guild_id: int | None = None) -> list[PanelRecord]:
+        """Panels ordered by guild, then type; every guild's when ``guild_id`` is None."""
+        panels = self._panels
+        query = panels.select()
+        if guild_id is not None:
+            query = query.where(panels.guild_id == guild_id)
+        with storage_errors(self._db, "list_panels"):
+            found = [_panel_record(row) for row in query]
+        # Sorted here, not in SQL, where the order of text depends on the server's collation.
+        return sorted(found, key=lambda record: (record.guild_id, record.panel_type))
+
+    def ping(self) -> None:
+        with storage_errors(self._db, "ping"):
+            self._db.execute_sql("SELECT 1").fetchone()  # type: ignore[no-untyped-call]
+
+    # -- JournalStore -------------------------------------------------------------------------
+
+    def apply(self, change: JournalChange) -> None:
+        if change.is_empty():
+            return
+        with storage_errors(self._db, "apply"), self._transaction():
+            if change.operation is not None:
+                self._upsert_operation(change.operation)
+            for step in change.steps:
+                self._upsert_step(step)
+            for write in change.panel_writes:
+                self._write_panel(write)
+            self._insert_cleanup_items(change.cleanup_items)
+
+    def get_operation(self, operation_id: str) -> Operation | None:
+        operations = self._operations
+        with storage_errors(self._db, "get_operation"):
+            row = operations.get_or_none(operations.id == operation_id)
+        return None if row is None else _operation(row)
+
+    def steps(self, operation_id: str) -> list[Step]:
+        steps = self._steps
+        query = steps.select().where(steps.operation_id == operation_id).order_by(steps.idx)
+        with storage_errors(self._db, "steps"):
+            return [_step(row) for row in query]
+
+    def open_operations(self) -> list[Operation]:
+        operations = self._operations
+        query = operations.select().where(operations.state.in_(_OPEN_STATES))
+        with storage_errors(self._db, "open_operations"):
+            found = [_operation(row) for row in query]
+        # Ties on created_at are broken by id in Python: SQL would order text by collation.
+        return sorted(found, key=lambda op: (op.created_at, op.id))
+
+    def manual_cleanup_items(self, guild_id: int | None = None) -> list[ManualCleanupItem]:
+        """Unresolved items, oldest first."""
+        cleanup = self._cleanup
+        query = cleanup.select().where(cleanup.resolved_at.is_null()).order_by(cleanup.id)
+        if guild_id is not None:
+            query = query.where(cleanup.guild_id == guild_id)
+        with storage_errors(self._db, "manual_cleanup_items"):
+            return [_cleanup_item(row) for row in query]
+
+    def resolve_cleanup_item(self, item_id: int) -> None:
+        """Mark an item resolved: it is kept but no longer listed. Resolving twice is harmless.
+
+        Raises:
+            InvalidInput: there is no item ``item_id``.
+        """
+        cleanup = self._cleanup
+        resolved_at = encode_time(self._now())
+        with storage_errors(self._db, "resolve_cleanup_item"), self._transaction():
+            if not cleanup.select().where(cleanup.id == item_id).exists():
+                raise InvalidInput(f"There is no manual-cleanup item {item_id}.", field="item_id")
+            cleanup.update(resolved_at=resolved_at).where(
+                (cleanup.id == item_id) & cleanup.resolved_at.is_null()
+            ).execute()
+
+    # -- AuditSink ----------------------------------------------------------------------------
+
+    def record(self, entry: AuditRecord) -> None:
+        created_at = encode_time(entry.created_at)
+        with storage_errors(self._db, "record"):
+            self._audit.insert(
+                guild_id=entry.guild_id,
+                user_id=entry.user_id,
+                action=entry.action,
+                outcome=entry.outcome,
+                detail=entry.detail,
+                operation_id=entry.operation_id,
+                reference=entry.reference,
+                created_at=created_at,
+            ).execute()
+
+    def recent_audit(self, guild_id: int | None = None, limit: int = 20) -> list[AuditRecord]:
+        """The latest ``limit`` entries, newest first; every guild's when ``guild_id`` is None."""
+        if limit <= 0:
+            return []
+        audit = self._audit
+        query = audit.select().order_by(audit.id.desc()).limit(limit)
+        if guild_id is not None:
+            query = query.where(audit.guild_id == guild_id)
+        with storage_errors(self._db, "recent_audit"):
+            return [_audit_record(row) for row in query]
+
+    # -- apply's parts ------------------------------------------------------------------------
+
+    def _transaction(self) -> AbstractContextManager[object]:
+        if isinstance(self._db, peewee.SqliteDatabase):
+            # Take the write lock at BEGIN: a deferred transaction that reads first and then
+            # writes fails at once with SQLITE_BUSY when another process wrote in between.
+            return self._db.atomic(lock_type="IMMEDIATE")
+        return self._db.atomic()
+
+    def _upsert_operation(self, operation: Operation) -> None:
+        _check_key(operation.id, "operation id")
+        if operation.panel_type is not None:
+            _check_key(operation.panel_type, "panel type")
+        operations = self._operations
+        values = {
+            operations.kind: operation.kind.value,
+            operations.guild_id: operation.guild_id,
+            operations.user_id: operation.user_id,
+            operations.panel_type: operation.panel_type,
+            operations.state: operation.state.value,
+            operations.created_at: encode_time(operation.created_at),
+            operations.updated_at: encode_time(operation.updated_at),
+        }
+        # Look before writing instead of a dialect's upsert: SQLite, PostgreSQL and MySQL each
+        # spell ON CONFLICT differently, and an UPDATE's row count differs between them.
+        if operations.select().where(operations.id == operation.id).exists():
+            operations.update(values).where(operations.id == operation.id).execute()
+        else:
+            operations.insert({operations.id: operation.id, **values}).execute()
+
+    def _upsert_step(self, step: Step) -> None:
+        _check_key(step.operation_id, "operation id")
+        steps = self._steps
+        values = {
+            steps.state: step.state.value,
+            steps.follow_up: step.follow_up,
+            steps.info: json.dumps(step.info.to_dict(), separators=(",", ":")),
+        }
+        where = (steps.operation_id == step.operation_id) & (steps.idx == step.index)
+        if steps.select().where(where).exists():
+            steps.update(values).where(where).execute()
+        else:
+            steps.insert(
+                {steps.operation_id: step.operation_id, steps.idx: step.index, **values}
+            ).execute()
+
+    def _write_panel(self, write: PanelWrite) -> None:
+        panels = self._panels
+        if write.kind is PanelWriteKind.INSERT:
+            record = _require(write.record, write)
+            row = _panel_values(record)
+            try:
+                panels.insert(
+                    guild_id=record.guild_id, panel_type=record.panel_type, **row
+                ).execute()
+            except peewee.IntegrityError as exc:
+                _log.info(
+                    "lost a race: guild %d already has a %s panel",
+                    record.guild_id,
+                    record.panel_type,
+                )
+                raise _conflict(record.panel_type) from exc
+            return
+
+        expected = _require(write.expected, write)
+        current = (
+            (panels.guild_id == expected.guild_id)
+            & (panels.panel_type == expected.panel_type)
+            & (panels.version == expected.version)
+        )
+        if write.kind is PanelWriteKind.REPLACE:
+            record = _require(write.record, write)
+            if (record.guild_id, record.panel_type) != (expected.guild_id, expected.panel_type):
+                raise ValueError("a REPLACE must keep the panel's guild and type")
+            changed = panels.update(**_panel_values(record)).where(current).execute()
+        else:
+            changed = panels.delete().where(current).execute()
+        if changed == 0:
+            _log.info(
+                "lost a race: guild %d's %s panel is no longer at version %d",
+                expected.guild_id,
+                expected.panel_type,
+                expected.version,
+            )
+            raise _conflict(expected.panel_type)
+
+    def _insert_cleanup_items(self, items: Iterable[ManualCleanupItem]) -> None:
+        for item in items:
+            _check_key(item.operation_id, "operation id")
+            self._cleanup.insert(
+                operation_id=item.operation_id,
+                guild_id=item.guild_id,
+                channel_id=item.channel_id,
+                message_id=item.message_id,
+                description=item.description,
+                reason=item.reason,
+                created_at=encode_time(item.created_at),
+            ).execute()
+
+    def _now(self) -> datetime:
+        return self._clock.now() if self._clock is not None else datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows to records and back
+
+
+def _panel_values(record: PanelRecord) -> dict[str, object]:
+    """The columns a write sets, apart from the (guild_id, panel_type) key."""
+    _check_key(record.panel_type, "panel type")
+    _check_key(record.operation_id, "operation id")
+    return {
+        "channel_id": record.channel_id,
+        "message_id": record.message_id,
+        "created_by": record.created_by,
+        "operation_id": record.operation_id,
+        "version": record.version,
+        "created_at": encode_time(record.created_at),
+        "updated_at": encode_time(record.updated_at),
+    }
+
+
+def _panel_record(row: _PanelRow) -> PanelRecord:
+    return PanelRecord(
+        guild_id=row.guild_id,
+        panel_type=row.panel_type,
+        channel_id=row.channel_id,
+        message_id=row.message_id,
+        created_by=row.created_by,
+        created_at=decode_time(row.created_at),
+        updated_at=decode_time(row.updated_at),
+        operation_id=row.operation_id,
+        version=row.version,
+        panel_id=row.id,
+    )
+
+
+def _operation(row: _OperationRow) -> Operation:
+    return Operation(
+        id=row.id,
+        kind=OperationKind(row.kind),
+        guild_id=row.guild_id,
+        user_id=row.user_id,
+        state=OperationState(row.state),
+        created_at=decode_time(row.created_at),
+        updated_at=decode_time(row.updated_at),
+        panel_type=row.panel_type,
+    )
+
+
+def _step(row: _StepRow) -> Step:
+    return Step(
+        operation_id=row.operation_id,
+        index=row.idx,
+        state=StepState(row.state),
+        info=RollbackInfo.from_dict(json.loads(row.info)),
+        follow_up=bool(row.follow_up),
+    )
+
+
+def _cleanup_item(row: _CleanupRow) -> ManualCleanupItem:
+    return ManualCleanupItem(
+        operation_id=row.operation_id,
+        guild_id=row.guild_id,
+        description=row.description,
+        reason=row.reason,
+        created_at=decode_time(row.created_at),
+        channel_id=row.channel_id,
+        message_id=row.message_id,
+        item_id=row.id,
+    )
+
+
+def _audit_record(row: _AuditRow) -> AuditRecord:
+    return AuditRecord(
+        guild_id=row.guild_id,
+        user_id=row.user_id,
+        action=row.action,
+        outcome=row.outcome,
+        detail=row.detail,
+        created_at=decode_time(row.created_at),
+        operation_id=row.operation_id,
+        reference=row.reference,
+    )
+
+
+def _report_matched_rows(db: peewee.Database) -> None:
+    """Make MySQL's UPDATE count the rows it matched, as compare-and-swap needs.
+
+    Without CLIENT_FOUND_ROWS an UPDATE that rewrites equal values reports 0 rows, which a
+    REPLACE would take for a lost race. ``open_database`` sets the flag; this covers databases
+    built elsewhere. It applies to connections opened from now on, so the calling thread's
+    connection is reopened.
+    """
+    if not isinstance(db, peewee.MySQLDatabase):
+        return
+    flags = int(db.connect_params.get("client_flag", 0))
+    if flags & MYSQL_CLIENT_FOUND_ROWS:
+        return
+    _log.debug("setting CLIENT_FOUND_ROWS on a MySQL database opened without it")
+    db.connect_params["client_flag"] = flags | MYSQL_CLIENT_FOUND_ROWS
+    if not db.is_closed() and not db.in_transaction():
+        db.close()
+
+
+def _check_key(value: str, what: str) -> None:
+    if len(value) > MAX_KEY_LENGTH:
+        raise ValueError(f"a {what} is at most {MAX_KEY_LENGTH} characters")
+
+
+def _require(record: PanelRecord | None, write: PanelWrite) -> PanelRecord:
+    if record is None:
+        raise ValueError(f"a {write.kind.value} panel write lacks the record it needs")
+    return record
+
+
+def _conflict(panel_type: str) -> ConflictError:
+    return ConflictError(
+        f"Someone else changed the {panel_type} panel at the same time; nothing was saved. "
+        "Please try again."
+    )
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_ports(store: PeeweeStore) -> tuple[PanelStore, JournalStore, AuditSink]:
+        return store, store, store

@@ -1,0 +1,276 @@
+"""The store ports in plain dictionaries, for fast core tests.
+
+``MemoryStore`` behaves like ``apex_setup.adapters.peewee_store.PeeweeStore`` (the shared
+contract tests check both) but keeps everything in memory and imports no database driver.
+
+Invariants:
+- ``apply()`` is all-or-nothing: it checks the whole change and stages its panel writes before
+  it touches any state, so a ``ConflictError`` or ``ValueError`` leaves the store as it was.
+- Records are frozen dataclasses and are stored as given; nothing is copied except to attach a
+  row id (``panel_id``, ``item_id``), exactly where the SQL store would return one.
+- One lock guards all state, so worker threads may share a store.
+- Naive datetimes and keys longer than ``MAX_KEY_LENGTH`` are refused with ``ValueError``, as
+  the SQL store refuses them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from apex_setup.core.errors import ConflictError, InvalidInput
+from apex_setup.core.records import (
+    AuditRecord,
+    JournalChange,
+    ManualCleanupItem,
+    Operation,
+    PanelRecord,
+    PanelWrite,
+    PanelWriteKind,
+    Step,
+)
+
+if TYPE_CHECKING:
+    from apex_setup.core.ports import AuditSink, Clock, JournalStore, PanelStore
+
+__all__ = ["MAX_KEY_LENGTH", "MemoryStore"]
+
+_log = logging.getLogger(__name__)
+
+#: Longest operation id and panel type, as the SQL store's key columns allow.
+MAX_KEY_LENGTH = 64
+
+_PanelKey = tuple[int, str]
+
+
+@dataclass
+class _CleanupEntry:
+    item: ManualCleanupItem
+    resolved_at: datetime | None = None
+
+
+class MemoryStore:
+    """Panels, the journal, manual cleanup and the audit log in dictionaries.
+
+    Args:
+        clock: the time source for ``resolve_cleanup_item``; the system's UTC time if None.
+    """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._panels: dict[_PanelKey, PanelRecord] = {}
+        self._operations: dict[str, Operation] = {}
+        self._steps: dict[str, dict[int, Step]] = {}
+        self._cleanup: dict[int, _CleanupEntry] = {}
+        self._audit: list[AuditRecord] = []
+        self._next_panel_id = 1
+        self._next_item_id = 1
+
+    def close(self) -> None:
+        """Nothing to release; here so a MemoryStore can stand in for a PeeweeStore."""
+
+    # -- PanelStore ---------------------------------------------------------------------------
+
+    def get_panel(self, guild_id: int, panel_type: str) -> PanelRecord | None:
+        with self._lock:
+            return self._panels.get((guild_id, panel_type))
+
+    def list_panels(self, guild_id: int | None = None) -> list[PanelRecord]:
+        """Panels ordered by guild, then type; every guild's when ``guild_id`` is None."""
+        with self._lock:
+            return [
+                self._panels[key]
+                for key in sorted(self._panels)
+                if guild_id is None or key[0] == guild_id
+            ]
+
+    def ping(self) -> None:
+        return None
+
+    # -- JournalStore -------------------------------------------------------------------------
+
+    def apply(self, change: JournalChange) -> None:
+        _check_change(change)
+        with self._lock:
+            # Step 1: stage the panel writes; a conflict raises before anything is changed.
+            staged, next_panel_id = self._stage_panel_writes(change.panel_writes)
+
+            # Step 2: nothing can fail any more; write it all.
+            if change.operation is not None:
+                self._operations[change.operation.id] = change.operation
+            for step in change.steps:
+                self._steps.setdefault(step.operation_id, {})[step.index] = step
+            for key, record in staged.items():
+                if record is None:
+                    self._panels.pop(key, None)
+                else:
+                    self._panels[key] = record
+            self._next_panel_id = next_panel_id
+            for item in change.cleanup_items:
+                stored = replace(item, item_id=self._next_item_id)
+                self._cleanup[self._next_item_id] = _CleanupEntry(stored)
+                self._next_item_id += 1
+
+    def get_operation(self, operation_id: str) -> Operation | None:
+        with self._lock:
+            return self._operations.get(operation_id)
+
+    def steps(self, operation_id: str) -> list[Step]:
+        with self._lock:
+            by_index = self._steps.get(operation_id, {})
+            return [by_index[index] for index in sorted(by_index)]
+
+    def open_operations(self) -> list[Operation]:
+        with self._lock:
+            found = [op for op in self._operations.values() if op.state.is_open]
+        return sorted(found, key=lambda op: (op.created_at, op.id))
+
+    def manual_cleanup_items(self, guild_id: int | None = None) -> list[ManualCleanupItem]:
+        """Unresolved items, oldest first."""
+        with self._lock:
+            entries = [self._cleanup[item_id] for item_id in sorted(self._cleanup)]
+            return [
+                entry.item
+                for entry in entries
+                if entry.resolved_at is None
+                and (guild_id is None or entry.item.guild_id == guild_id)
+            ]
+
+    def resolve_cleanup_item(self, item_id: int) -> None:
+        """Mark an item resolved: it is kept but no longer listed. Resolving twice is harmless.
+
+        Raises:
+            InvalidInput: there is no item ``item_id``.
+        """
+        now = self._clock.now() if self._clock is not None else datetime.now(timezone.utc)
+        with self._lock:
+            entry = self._cleanup.get(item_id)
+            if entry is None:
+                raise InvalidInput(f"There is no manual-cleanup item {item_id}.", field="item_id")
+            if entry.resolved_at is None:
+                entry.resolved_at = now
+
+    # -- AuditSink ----------------------------------------------------------------------------
+
+    def record(self, entry: AuditRecord) -> None:
+        _check_time(entry.created_at)
+        with self._lock:
+            self._audit.append(entry)
+
+    def recent_audit(self, guild_id: int | None = None, limit: int = 20) -> list[AuditRecord]:
+        """The latest ``limit`` entries, newest first; every guild's when ``guild_id`` is None."""
+        found: list[AuditRecord] = []
+        if limit <= 0:
+            return found
+        with self._lock:
+            for entry in reversed(self._audit):
+                if guild_id is None or entry.guild_id == guild_id:
+                    found.append(entry)
+                    if len(found) == limit:
+                        break
+        return found
+
+    # -- apply's parts ------------------------------------------------------------------------
+
+    def _stage_panel_writes(
+        self, writes: list[PanelWrite]
+    ) -> tuple[dict[_PanelKey, PanelRecord | None], int]:
+        """The rows the writes leave (None: deleted) and the next free row id, or ConflictError."""
+        staged: dict[_PanelKey, PanelRecord | None] = {}
+        next_panel_id = self._next_panel_id
+
+        def current(key: _PanelKey) -> PanelRecord | None:
+            return staged[key] if key in staged else self._panels.get(key)
+
+        for write in writes:
+            if write.kind is PanelWriteKind.INSERT:
+                assert write.record is not None  # checked by _check_change
+                key = (write.record.guild_id, write.record.panel_type)
+                if current(key) is not None:
+                    _log.info("lost a race: guild %d already has a %s panel", *key)
+                    raise _conflict(key[1])
+                staged[key] = replace(write.record, panel_id=next_panel_id)
+                next_panel_id += 1
+                continue
+
+            assert write.expected is not None  # checked by _check_change
+            key = (write.expected.guild_id, write.expected.panel_type)
+            row = current(key)
+            if row is None or row.version != write.expected.version:
+                _log.info(
+                    "lost a race: guild %d's %s panel is no longer at version %d",
+                    key[0],
+                    key[1],
+                    write.expected.version,
+                )
+                raise _conflict(key[1])
+            if write.kind is PanelWriteKind.REPLACE:
+                assert write.record is not None  # checked by _check_change
+                staged[key] = replace(write.record, panel_id=row.panel_id)
+            else:
+                staged[key] = None
+        return staged, next_panel_id
+
+
+# ---------------------------------------------------------------------------------------------
+# What the SQL store refuses, refused here too and before any change
+
+
+def _check_change(change: JournalChange) -> None:
+    if change.operation is not None:
+        _check_key(change.operation.id, "operation id")
+        if change.operation.panel_type is not None:
+            _check_key(change.operation.panel_type, "panel type")
+        _check_time(change.operation.created_at)
+        _check_time(change.operation.updated_at)
+    for step in change.steps:
+        _check_key(step.operation_id, "operation id")
+    for write in change.panel_writes:
+        _check_write(write)
+    for item in change.cleanup_items:
+        _check_key(item.operation_id, "operation id")
+        _check_time(item.created_at)
+
+
+def _check_write(write: PanelWrite) -> None:
+    needs_record = write.kind in (PanelWriteKind.INSERT, PanelWriteKind.REPLACE)
+    needs_expected = write.kind in (PanelWriteKind.REPLACE, PanelWriteKind.DELETE)
+    if (needs_record and write.record is None) or (needs_expected and write.expected is None):
+        raise ValueError(f"a {write.kind.value} panel write lacks the record it needs")
+    if write.record is not None and needs_record:
+        _check_key(write.record.panel_type, "panel type")
+        _check_key(write.record.operation_id, "operation id")
+        _check_time(write.record.created_at)
+        _check_time(write.record.updated_at)
+    if write.kind is PanelWriteKind.REPLACE:
+        assert write.record is not None and write.expected is not None
+        new_key = (write.record.guild_id, write.record.panel_type)
+        if new_key != (write.expected.guild_id, write.expected.panel_type):
+            raise ValueError("a REPLACE must keep the panel's guild and type")
+
+
+def _check_key(value: str, what: str) -> None:
+    if len(value) > MAX_KEY_LENGTH:
+        raise ValueError(f"a {what} is at most {MAX_KEY_LENGTH} characters")
+
+
+def _check_time(value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("the store only accepts timezone-aware datetimes")
+
+
+def _conflict(panel_type: str) -> ConflictError:
+    return ConflictError(
+        f"Someone else changed the {panel_type} panel at the same time; nothing was saved. "
+        "Please try again."
+    )
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_ports(store: MemoryStore) -> tuple[PanelStore, JournalStore, AuditSink]:
+        return store, store, store
