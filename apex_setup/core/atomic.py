@@ -98,12 +98,12 @@ class AtomicOperation:
 
     def _info(self, operation_type: OperationType, **fields: object) -> RollbackInfo:
         op = self.operation
+        fields.setdefault("panel_type", op.panel_type)
         return RollbackInfo(
             operation_type=operation_type,
             guild_id=op.guild_id,
             user_id=op.user_id,
             timestamp=self._ctx.clock.now(),
-            panel_type=op.panel_type,
             **fields,  # type: ignore[arg-type]
         )
 

@@ -40,6 +40,15 @@ Choices where Discord's documentation is silent or where the simulator picks one
   ``before`` or the newest message, and is always returned newest first.
 - Every guild channel is listed by ``list_channels``, including ones the bot cannot view, as the
   REST endpoint and the gateway do for bots.
+- Interaction webhooks: an expired token (15 minutes, or 3 seconds without a first response) is
+  401 / 50027 Invalid Webhook Token, as Discord answers; a follow-up before any first response is
+  404 / 10015 Unknown Webhook. The initial-response route itself answers 10062 and 40060.
+- The order of refusals for a send: 10003, 50001, 50008, 50035, 50006, 50013, then the nonce.
+
+SIM-GAP (known shortcomings; each ends when a test needs it): no threads, DMs, attachments,
+reactions, text-in-voice or gateway events; slash commands need no registration; role positions
+only matter for deleting roles; @everyone's default permissions are the documented member set, not
+an exact copy of a live guild's.
 """
 
 from __future__ import annotations
@@ -119,6 +128,7 @@ __all__ = [
     "MAX_CATEGORY_CHANNELS",
     "MAX_GUILD_CHANNELS",
     "MAX_GUILD_ROLES",
+    "STANDARD_BOT_PERMISSIONS",
     "DiscordSimulator",
     "ImpossibleUserAction",
     "Interaction",
@@ -195,6 +205,21 @@ class StandardGuild:
     voice_id: int
     staff_only_id: int  # neither @everyone nor the bot can view it
     read_only_id: int  # the bot can view it but not send
+
+    @property
+    def channels(self) -> dict[str, int]:
+        """Channel name -> id, for the channels this guild was built with."""
+        return {
+            "general": self.general_id,
+            "shop": self.shop_id,
+            "support": self.support_id,
+            "Info": self.info_category_id,
+            "rules": self.rules_id,
+            "audit-log": self.audit_log_id,
+            "Voice": self.voice_id,
+            "staff-only": self.staff_only_id,
+            "read-only": self.read_only_id,
+        }
 
 
 @dataclass
@@ -1162,7 +1187,6 @@ class DiscordSimulator:
     ) -> MessageInfo:
         """A follow-up message through the token (15 minutes); after a deferral the first one
         fills the deferred message and keeps its ephemerality."""
-        interaction_id = self._by_token.get(token, 0)
 
         def body() -> MessageInfo:
             interaction, state = self._token_use(token)
@@ -1177,11 +1201,12 @@ class DiscordSimulator:
             self._record(interaction, kind, payload, message.ephemeral_for is not None, message.id)
             return message.info()
 
-        return self._interaction_call("followup", interaction_id, body, route="followup")
+        with self._lock:
+            interaction_id = self._by_token.get(token, 0)
+            return self._interaction_call("followup", interaction_id, body, route="followup")
 
     def edit_original(self, token: str, payload: MessagePayload) -> MessageInfo:
         """Edit the original response (or, after an update, the component's message)."""
-        interaction_id = self._by_token.get(token, 0)
 
         def body() -> MessageInfo:
             interaction, state = self._token_use(token)
@@ -1196,7 +1221,11 @@ class DiscordSimulator:
             self._record(interaction, kind, payload, message.ephemeral_for is not None, message.id)
             return message.info()
 
-        return self._interaction_call("edit_original", interaction_id, body, route="edit_original")
+        with self._lock:
+            interaction_id = self._by_token.get(token, 0)
+            return self._interaction_call(
+                "edit_original", interaction_id, body, route="edit_original"
+            )
 
     # ------------------------------------------------------------------ helpers: messages
 
@@ -1362,17 +1391,18 @@ class DiscordSimulator:
         route: str = "interaction_callback",
     ) -> T:
         """Interaction routes are not bound by the rate limits, but are faulted and logged."""
-        interaction = self._interactions.get(interaction_id)
-        bot_id = interaction.application_id if interaction is not None else 0
-        return self._bot_call(
-            name,
-            body,
-            bot_id=bot_id,
-            route=route,
-            resource_id=interaction_id,
-            limited=False,
-            detail=f"interaction={interaction_id}",
-        )
+        with self._lock:
+            interaction = self._interactions.get(interaction_id)
+            bot_id = interaction.application_id if interaction is not None else 0
+            return self._bot_call(
+                name,
+                body,
+                bot_id=bot_id,
+                route=route,
+                resource_id=interaction_id,
+                limited=False,
+                detail=f"interaction={interaction_id}",
+            )
 
     def _first_response(
         self, interaction_id: int, kind: ResponseKind

@@ -85,6 +85,8 @@ class FaultPlan:
     #: Called with the simulated latency of a call; usually a FakeClock's ``advance``.
     sleep: Callable[[float], Any] | None = None
     calls: list[CallRecord] = field(default_factory=list)
+    #: Sequence numbers of logged calls that completed (reached ``after``) without raising.
+    completed: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -102,13 +104,16 @@ class FaultPlan:
         """Log the call and raise if a BEFORE rule matches."""
         self._counts[name] += 1
         occurrence = self._counts[name]
-        self._current[name] = occurrence
+        self._current[name] = len(self.calls) + 1
         self.calls.append(CallRecord(len(self.calls) + 1, name, occurrence, detail))
         self._fire(name, occurrence, Phase.BEFORE)
 
     def after(self, name: str) -> None:
         """Raise if an AFTER rule matches the call ``before`` just logged."""
-        self._fire(name, self._current.get(name, 0), Phase.AFTER)
+        seq = self._current.get(name, 0)
+        self.completed.add(seq)
+        occurrence = self.calls[seq - 1].occurrence if seq else 0
+        self._fire(name, occurrence, Phase.AFTER)
 
     def count(self, name: str) -> int:
         return self._counts[name]

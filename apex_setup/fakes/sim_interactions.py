@@ -39,6 +39,7 @@ __all__ = [
     "TOKEN_LIFETIME",
     "TRANSITIONS",
     "AckState",
+    "ComponentType",
     "Interaction",
     "InteractionData",
     "InteractionResponse",

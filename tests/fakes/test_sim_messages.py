@@ -286,6 +286,19 @@ def test_deleting_someone_elses_message_needs_manage_messages(
     assert not sim.message_exists(guild.general_id, theirs.id)
 
 
+def test_a_bot_without_manage_messages_still_deletes_its_own_message(
+    sim: DiscordSimulator, guild: StandardGuild
+) -> None:
+    weak_bot = sim.create_user("Weak", bot=True)
+    sim.add_member(guild.guild_id, weak_bot)
+    weak = sim.port(weak_bot)
+    message = weak.send_message(guild.general_id, text("mine"), nonce="n")
+
+    weak.delete_message(guild.general_id, message.id)
+
+    assert not sim.message_exists(guild.general_id, message.id)
+
+
 def test_deleting_twice_is_unknown_message(port: SimulatorPort, guild: StandardGuild) -> None:
     message = port.send_message(guild.general_id, text("x"), nonce="n")
     port.delete_message(guild.general_id, message.id)

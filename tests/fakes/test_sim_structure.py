@@ -272,3 +272,9 @@ def test_deleting_an_unknown_role_is_10011(port: SimulatorPort, guild: StandardG
         port.delete_role(guild.guild_id, 777)
 
     assert raised.value.discord_code == 10011
+
+
+def test_the_standard_guild_names_its_channels(sim: DiscordSimulator, guild: StandardGuild) -> None:
+    by_name = {c.name: c.id for c in sim.channels(guild.guild_id)}
+
+    assert guild.channels == by_name

@@ -128,10 +128,17 @@ class Injection:
         return f"{self.call}#{self.occurrence}/{self.when.value}"
 
 
-def _fault_free_calls(tmp_path: Path, replace_existing: bool) -> list[tuple[str, int]]:
+Call = tuple[str, int, bool]  # name, occurrence, whether it completed (has an "after")
+
+
+def _calls_since(plan: FaultPlan, start: int) -> list[Call]:
+    return [(c.name, c.occurrence, c.seq in plan.completed) for c in plan.calls[start:]]
+
+
+def _fault_free_calls(tmp_path: Path, replace_existing: bool) -> list[Call]:
     world = World(tmp_path / "probe", replace_existing=replace_existing)
     world.deploy()
-    return [(c.name, c.occurrence) for c in world.plan.calls]
+    return _calls_since(world.plan, 0)
 
 
 def _assert_consistent(world: World, before: object, expected_fingerprint: str) -> str:
@@ -196,10 +203,12 @@ def _run_case(
     return world, before, fingerprint
 
 
-def _injections(calls: list[tuple[str, int]]) -> Iterator[Injection]:
-    for name, occurrence in calls:
-        for when in (Phase.BEFORE, Phase.AFTER):
-            yield Injection(name, occurrence, when)
+def _injections(calls: list[Call]) -> Iterator[Injection]:
+    """Before every call; after every call that completed (one that raised has no "after")."""
+    for name, occurrence, completed in calls:
+        yield Injection(name, occurrence, Phase.BEFORE)
+        if completed:
+            yield Injection(name, occurrence, Phase.AFTER)
 
 
 @pytest.mark.parametrize("replace_existing", [False, True], ids=["first-deploy", "replace"])
@@ -248,7 +257,7 @@ def test_a_second_crash_inside_recovery_is_recovered_too(
         )
         start = len(probe.plan.calls)
         recover(probe.ctx)
-        recovery_calls = [(c.name, c.occurrence) for c in probe.plan.calls[start:]]
+        recovery_calls = _calls_since(probe.plan, start)
 
         for m, second in enumerate(_injections(recovery_calls)):
             world, before, fingerprint = _run_case(
