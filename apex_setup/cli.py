@@ -21,9 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="how much to log to stderr (default: WARNING)",
+        help="how much to log to stderr (default: WARNING; ERROR for the demo, which narrates)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
@@ -39,9 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    level = args.log_level or ("ERROR" if args.command == "demo" else "WARNING")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "demo":
             from apex_setup.demo import run_demo

@@ -16,7 +16,9 @@ from apex_setup.core.ports import Clock, DiscordPort
 __all__ = ["build_context", "open_store"]
 
 
-def open_store(database_url: str | None = None, *, default_path: str = "apex_setup.db") -> PeeweeStore:
+def open_store(
+    database_url: str | None = None, *, default_path: str = "apex_setup.db"
+) -> PeeweeStore:
     """A migrated store on ``database_url``, or on a SQLite file (WAL) at ``default_path``."""
     return PeeweeStore(open_database(database_url, default_path=default_path))
 

@@ -32,8 +32,14 @@ _log = logging.getLogger(__name__)
 class _Bot:
     """One bot process: a store connection and a context. A crash replaces it."""
 
-    def __init__(self, sim: DiscordSimulator, bot_id: int, database_url: str, plan: FaultPlan,
-                 clock: FakeClock) -> None:
+    def __init__(
+        self,
+        sim: DiscordSimulator,
+        bot_id: int,
+        database_url: str,
+        plan: FaultPlan,
+        clock: FakeClock,
+    ) -> None:
         self.store = PeeweeStore(open_database(database_url))
         self.ctx = SetupContext(
             discord=sim.port(bot_id),
@@ -75,9 +81,14 @@ def run_demo(database_url: str | None = None, *, out: TextIO, workdir: Path | No
 
     say("\n1. Deploy the eight default panels")
     for panel_type, channel in [
-        ("products", "shop"), ("support", "support"), ("help", "general"),
-        ("reviews", "shop"), ("welcome", "general"), ("rules", "rules"),
-        ("faq", "support"), ("privacy", "rules"),
+        ("products", "shop"),
+        ("support", "support"),
+        ("help", "general"),
+        ("reviews", "shop"),
+        ("welcome", "general"),
+        ("rules", "rules"),
+        ("faq", "support"),
+        ("privacy", "rules"),
     ]:
         deploy(panel_type, channel)
 
@@ -87,7 +98,7 @@ def run_demo(database_url: str | None = None, *, out: TextIO, workdir: Path | No
         try:
             deploy("rules", "general")
         except SetupOperationError as exc:
-            say(f"  refused: {exc.user_text()}")
+            say("  refused: " + exc.user_text().replace("\n", "\n           "))
         plan.clear()
 
     say("\n2. Move the rules panel to #general, with faults")
@@ -97,7 +108,7 @@ def run_demo(database_url: str | None = None, *, out: TextIO, workdir: Path | No
             "discord.send_message",
             error=lambda: DiscordUnavailable("Discord is unavailable.", status=503),
             when=Phase.AFTER,
-            occurrence=plan.count("discord.send_message") + 1,
+            times=1,
         ),
     )
     attempt(
@@ -109,13 +120,20 @@ def run_demo(database_url: str | None = None, *, out: TextIO, workdir: Path | No
         ),
     )
 
+    def live_in_general() -> int:
+        return sum(
+            1 for m in sim.messages(guild.channels["general"]) if m.author_id == guild.bot_id
+        )
+
     say("- fault: the bot process dies right after Discord posted the new message")
-    plan.add(FaultRule("discord.send_message", error=SimulatedCrash, when=Phase.AFTER,
-                       occurrence=plan.count("discord.send_message") + 1, times=1))
+    plan.add(FaultRule("discord.send_message", error=SimulatedCrash, when=Phase.AFTER, times=1))
     try:
         deploy("rules", "general")
     except SimulatedCrash:
-        say("  the process died; the new message is live in #general with no record")
+        say(
+            "  the process died; the new message is live in #general with no record "
+            f"({live_in_general()} bot messages there now)"
+        )
     plan.clear()
     bot.store.close()
     bot = _Bot(sim, guild.bot_id, database_url, plan, clock)
@@ -123,7 +141,7 @@ def run_demo(database_url: str | None = None, *, out: TextIO, workdir: Path | No
     report = recover(bot.ctx)
     say(
         f"  restarted; recovery rolled back {len(report.rolled_back)} operation(s), "
-        f"finished {len(report.finished)}"
+        f"finished {len(report.finished)}; {live_in_general()} bot messages in #general"
     )
 
     say("\n3. Move the rules panel to #general, no fault")

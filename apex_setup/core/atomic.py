@@ -214,12 +214,15 @@ class AtomicOperation:
         except StorageFailure:
             if not self._commit_landed():
                 raise
-            _log.info("Commit of operation %s landed although the store reported a failure", self.id)
+            _log.info(
+                "Commit of operation %s landed although the store reported a failure", self.id
+            )
         self.committed = True
 
         if has_follow_ups:
             steps = list(self._steps.values())
             self.follow_ups = finish_follow_ups(self._ctx, self.operation, steps)
+            self.commits += int(self.follow_ups.recorded)
 
     def _commit_landed(self) -> bool:
         try:

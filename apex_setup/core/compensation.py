@@ -83,10 +83,13 @@ def locate_sent_message(ctx: SetupContext, info: RollbackInfo) -> MessageInfo | 
     high = time_snowflake(info.timestamp + SEND_HORIZON)
     live = {p.message_id for p in ctx.panels.list_panels(info.guild_id)}
     bot = ctx.discord.bot_user_id
+
+    def page_after(cursor: int) -> Sequence[MessageInfo]:
+        return ctx.call_discord(lambda: ctx.discord.history(channel_id, limit=100, after=cursor))
+
     after = low
     for _ in range(HISTORY_PAGES):
-        cursor = after
-        page = ctx.call_discord(lambda: ctx.discord.history(channel_id, limit=100, after=cursor))
+        page = page_after(after)
         if not page:
             return None
         for message in sorted(page, key=lambda m: m.id):
@@ -149,8 +152,9 @@ def compensate(
     """Undo every step of a PENDING operation, newest first, and record the outcome.
 
     ``no_effect`` holds indexes of INTENDED steps this process knows had no effect (never
-    started, or refused by Discord with a 4xx); they are marked undone without asking Discord. ``unrecorded`` holds indexes
-    whose latest state may not be durable yet; a send among them is recorded before its undo.
+    started, or refused by Discord with a 4xx); they are marked undone without asking Discord.
+    ``unrecorded`` holds indexes whose latest state may not be durable yet; a send among them is
+    recorded before its undo.
     """
     report = RollbackReport(operation.id)
     work = _Pass(operation, report)
@@ -158,14 +162,14 @@ def compensate(
         for step in sorted(steps, key=lambda s: s.index, reverse=True):
             if step.follow_up or step.state not in (StepState.INTENDED, StepState.DONE):
                 continue
-            _undo_step(
-                ctx, work, step, step.index in no_effect, step.index in unrecorded
-            )
+            _undo_step(ctx, work, step, step.index in no_effect, step.index in unrecorded)
     except _StopPass:
         report.left_for_recovery = True
 
     if not report.left_for_recovery:
-        state = OperationState.NEEDS_MANUAL_CLEANUP if report.not_undone else OperationState.ROLLED_BACK
+        state = (
+            OperationState.NEEDS_MANUAL_CLEANUP if report.not_undone else OperationState.ROLLED_BACK
+        )
         work.change.operation = replace(operation, state=state, updated_at=ctx.clock.now())
     try:
         if not work.change.is_empty():
@@ -266,9 +270,13 @@ class FollowUpReport:
     finished: list[RollbackInfo] = field(default_factory=list)
     abandoned: list[tuple[RollbackInfo, str]] = field(default_factory=list)
     left_for_recovery: bool = False
+    #: Whether the outcome was written to the journal (one commit).
+    recorded: bool = False
 
 
-def finish_follow_ups(ctx: SetupContext, operation: Operation, steps: Sequence[Step]) -> FollowUpReport:
+def finish_follow_ups(
+    ctx: SetupContext, operation: Operation, steps: Sequence[Step]
+) -> FollowUpReport:
     """Run the after-commit steps of a COMMITTED operation (retiring the old panel's message)."""
     report = FollowUpReport()
     work = _Pass(operation, RollbackReport(operation.id))
@@ -302,6 +310,7 @@ def finish_follow_ups(ctx: SetupContext, operation: Operation, steps: Sequence[S
     try:
         if not work.change.is_empty():
             ctx.journal.apply(work.change)
+            report.recorded = True
     except SetupOperationError:
         _log.warning("Could not record the follow-ups of operation %s", operation.id, exc_info=True)
         report.left_for_recovery = True

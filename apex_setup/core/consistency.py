@@ -97,6 +97,10 @@ def panel_health(ctx: SetupContext, panel: PanelRecord) -> PanelStatus:
     return PanelStatus(panel, PanelHealth.PRESENT)
 
 
+def _read_history(ctx: SetupContext, channel_id: int) -> Sequence[MessageInfo]:
+    return ctx.call_discord(lambda: ctx.discord.history(channel_id, limit=ORPHAN_SCAN_LIMIT))
+
+
 def find_orphans(
     ctx: SetupContext, guild_id: int, panels: Sequence[PanelRecord]
 ) -> tuple[list[MessageInfo], list[int]]:
@@ -110,9 +114,7 @@ def find_orphans(
             continue
         channel_id = channel.id
         try:
-            history = ctx.call_discord(
-                lambda: ctx.discord.history(channel_id, limit=ORPHAN_SCAN_LIMIT)
-            )
+            history = _read_history(ctx, channel_id)
         except DiscordFailure:
             _log.debug("Channel %s could not be scanned for orphans", channel_id)
             unscanned.append(channel_id)

@@ -116,7 +116,9 @@ class MissingPermissions(SetupOperationError):
         reference: str | None = None,
     ) -> None:
         names = ", ".join(missing)
-        super().__init__(f"The bot is missing permissions in {where}: {names}.", reference=reference)
+        super().__init__(
+            f"The bot is missing permissions in {where}: {names}.", reference=reference
+        )
         self.missing = missing
         self.where = where
 
@@ -196,7 +198,8 @@ class IllegalTransition(SetupOperationError):
 
     def __init__(self, state: str, event: str, *, reference: str | None = None) -> None:
         super().__init__(
-            f"This step is not possible now: '{event}' is not allowed while the setup is '{state}'.",
+            f"This step is not possible now: '{event}' is not allowed while the setup is "
+            f"'{state}'.",
             reference=reference,
         )
         self.state = state

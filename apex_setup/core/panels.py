@@ -147,7 +147,7 @@ DEFAULT_PANELS: tuple[PanelSpec, ...] = (
     _spec(
         "welcome",
         "Welcome!",
-        "Glad to have you here. Read the rules, then pick your roles to see the rest of the server.",
+        "Glad to have you here. Read the rules, then pick your roles to see the whole server.",
         [("start", "Get started")],
     ),
     _spec(

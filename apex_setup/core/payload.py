@@ -14,7 +14,7 @@ import enum
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from apex_setup.core.errors import InvalidInput
 
@@ -50,6 +50,7 @@ class Limits:
     CUSTOM_ID = 100
     LABEL = 80
     SELECT_OPTIONS = 25
+    OPTION_TEXT = 100  # a select option's label, value and description
     PLACEHOLDER = 150
 
 
@@ -105,7 +106,7 @@ class SelectMenu:
     placeholder: str = ""
 
 
-Component = Union[Button, SelectMenu]
+Component = Button | SelectMenu
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,9 @@ def _embed_to_dict(embed: Embed) -> dict[str, Any]:
     if embed.description:
         data["description"] = embed.description
     if embed.fields:
-        data["fields"] = [{"name": f.name, "value": f.value, "inline": f.inline} for f in embed.fields]
+        data["fields"] = [
+            {"name": f.name, "value": f.value, "inline": f.inline} for f in embed.fields
+        ]
     if embed.footer:
         data["footer"] = {"text": embed.footer}
     if embed.author:
@@ -223,7 +226,9 @@ def _check_length(value: str, limit: int, path: str) -> None:
 
 def _check_count(count: int, limit: int, path: str, what: str) -> None:
     if count > limit:
-        raise InvalidInput(f"{path} has {count} {what}; Discord allows at most {limit}.", field=path)
+        raise InvalidInput(
+            f"{path} has {count} {what}; Discord allows at most {limit}.", field=path
+        )
 
 
 def validate_payload(payload: MessagePayload) -> None:
@@ -276,5 +281,10 @@ def validate_payload(payload: MessagePayload) -> None:
                 _check_count(
                     len(component.options), Limits.SELECT_OPTIONS, f"{cpath}.options", "options"
                 )
+                if not component.options:
+                    raise InvalidInput(f"{cpath}.options is empty.", field=f"{cpath}.options")
                 for k, option in enumerate(component.options):
-                    _check_length(option.label, Limits.LABEL, f"{cpath}.options[{k}].label")
+                    opath = f"{cpath}.options[{k}]"
+                    _check_length(option.label, Limits.OPTION_TEXT, f"{opath}.label")
+                    _check_length(option.value, Limits.OPTION_TEXT, f"{opath}.value")
+                    _check_length(option.description, Limits.OPTION_TEXT, f"{opath}.description")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from apex_setup.core.context import SetupContext
 from apex_setup.core.discord_types import ChannelInfo, Permission, permission_names
-from apex_setup.core.errors import DiscordForbidden, DiscordNotFound, InvalidInput, MissingPermissions
+from apex_setup.core.errors import (
+    DiscordForbidden,
+    DiscordNotFound,
+    InvalidInput,
+    MissingPermissions,
+)
 
 __all__ = ["PANEL_PERMISSIONS", "check_panel_channel", "check_storage"]
 

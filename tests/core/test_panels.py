@@ -12,7 +12,14 @@ def test_the_default_catalogue_has_the_original_eight_panel_types() -> None:
     catalogue = PanelCatalogue.default()
 
     assert set(catalogue.names()) == {
-        "products", "support", "help", "reviews", "welcome", "rules", "faq", "privacy",
+        "products",
+        "support",
+        "help",
+        "reviews",
+        "welcome",
+        "rules",
+        "faq",
+        "privacy",
     }
 
 

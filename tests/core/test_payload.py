@@ -49,7 +49,10 @@ def test_a_payload_survives_a_round_trip_through_its_dict_form() -> None:
             _embed_payload(title="t", fields=tuple(EmbedField("n", "v") for _ in range(26))),
             "embeds[0].fields",
         ),
-        (_embed_payload(title="t", fields=(EmbedField("x" * 257, "v"),)), "embeds[0].fields[0].name"),
+        (
+            _embed_payload(title="t", fields=(EmbedField("x" * 257, "v"),)),
+            "embeds[0].fields[0].name",
+        ),
         (
             _embed_payload(title="t", fields=(EmbedField("n", "x" * 1025),)),
             "embeds[0].fields[0].value",
