@@ -10,6 +10,7 @@ from typing import Any
 from apex_setup.adapters.clock import SystemClock
 from apex_setup.adapters.database import open_database
 from apex_setup.adapters.peewee_store import PeeweeStore
+from apex_setup.core.audit_channel import AuditChannelSink
 from apex_setup.core.context import RetryPolicy, SetupContext
 from apex_setup.core.ports import Clock, DiscordPort
 
@@ -30,12 +31,13 @@ def build_context(
     clock: Clock | None = None,
     retry: RetryPolicy | None = None,
 ) -> SetupContext:
-    """A SetupContext whose panel, journal and audit ports are all ``store``."""
+    """A SetupContext whose panel and journal ports are ``store``; audit entries go to the
+    store and, where a guild has set one, to its audit channel."""
     return SetupContext(
         discord=discord,
         panels=store,
         journal=store,
-        audit=store,
+        audit=AuditChannelSink(store, store, discord),
         clock=clock or SystemClock(),
         retry=retry or RetryPolicy(),
     )

@@ -62,11 +62,15 @@ def deploy_panel(
     ctx: SetupContext, catalogue: PanelCatalogue, request: DeployRequest
 ) -> DeployResult:
     """Deploy one panel; raises a SetupOperationError (with a rollback report) on failure."""
-    spec = catalogue.get(request.panel_type)
-    payload = spec.render()
-    check_panel_channel(ctx, request.guild_id, request.channel_id)
-    check_storage(ctx)
-    old = ctx.panels.get_panel(request.guild_id, spec.panel_type)
+    try:
+        spec = catalogue.get(request.panel_type)
+        payload = spec.render()
+        check_panel_channel(ctx, request.guild_id, request.channel_id)
+        check_storage(ctx)
+        old = ctx.panels.get_panel(request.guild_id, spec.panel_type)
+    except SetupOperationError as exc:
+        _audit_failure(ctx, request, None, exc, outcome="refused")
+        raise
 
     op = AtomicOperation(
         ctx,
@@ -144,7 +148,12 @@ def deploy_panel(
 
 
 def _audit_failure(
-    ctx: SetupContext, request: DeployRequest, operation_id: str, error: SetupOperationError
+    ctx: SetupContext,
+    request: DeployRequest,
+    operation_id: str | None,
+    error: SetupOperationError,
+    *,
+    outcome: str | None = None,
 ) -> None:
     report = error.rollback_report
     ctx.write_audit(
@@ -152,7 +161,7 @@ def _audit_failure(
             guild_id=request.guild_id,
             user_id=request.user_id,
             action="deploy",
-            outcome=report.outcome if report else "failed",
+            outcome=outcome or (report.outcome if report else "failed"),
             detail=f"{request.panel_type} panel not deployed: {error.user_message}",
             created_at=ctx.clock.now(),
             operation_id=operation_id,

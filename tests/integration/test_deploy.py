@@ -250,3 +250,12 @@ def test_recovery_leaves_recent_operations_to_the_process_running_them(bot: Bot)
 
     assert report.touched == 0
     assert len(bot.store.open_operations()) == 1
+
+
+def test_a_refused_deploy_leaves_an_audit_record(bot: Bot) -> None:
+    with pytest.raises(MissingPermissions) as caught:
+        bot.deploy("rules", "staff-only")
+
+    (entry,) = bot.store.recent_audit(bot.guild.guild_id, limit=1)
+    assert (entry.action, entry.outcome) == ("deploy", "refused")
+    assert entry.reference == caught.value.reference
