@@ -321,9 +321,66 @@ def _migration_1_core_tables(db: peewee.Database) -> None:
     db.create_tables([Panels, Operations, Steps, ManualCleanup, Audit], safe=True)
 
 
+def _migration_2_guild_settings(db: peewee.Database) -> None:
+    """Per-guild settings: the channel audit entries are posted to."""
+
+    class GuildSettings(peewee.Model):
+        guild_id = peewee.BigIntegerField(primary_key=True)
+        audit_channel_id = peewee.BigIntegerField(null=True)
+        updated_at = peewee.BigIntegerField()
+
+        class Meta:
+            database = db
+            table_name = "guild_settings"
+
+    db.create_tables([GuildSettings], safe=True)
+
+
+def _migration_3_wizard_sessions(db: peewee.Database) -> None:
+    """Setup wizard sessions and the per-guild setup lease."""
+    exact = "utf8mb4_bin" if isinstance(db, peewee.MySQLDatabase) else None
+
+    class WizardSessions(peewee.Model):
+        id = peewee.CharField(max_length=64, primary_key=True, collation=exact)
+        guild_id = peewee.BigIntegerField()
+        user_id = peewee.BigIntegerField()
+        phase = peewee.CharField(max_length=32)
+        version = peewee.IntegerField()
+        started_at = peewee.BigIntegerField()
+        last_activity = peewee.BigIntegerField()
+        # NULL once the session is terminal: the expiry sweep's index holds live ones only.
+        expires_at = peewee.BigIntegerField(null=True, index=True)
+        # The journal operation of the step in flight, if any.
+        operation_id = peewee.CharField(max_length=64, null=True, collation=exact)
+        data = peewee.TextField()
+
+        class Meta:
+            database = db
+            table_name = "wizard_sessions"
+            indexes = ((("guild_id", "started_at"), False),)
+
+    class SetupLeases(peewee.Model):
+        guild_id = peewee.BigIntegerField(primary_key=True)
+        owner = peewee.CharField(max_length=64, collation=exact)
+        holder_user_id = peewee.BigIntegerField()
+        acquired_at = peewee.BigIntegerField()
+        heartbeat_at = peewee.BigIntegerField()
+        expires_at = peewee.BigIntegerField()
+
+        class Meta:
+            database = db
+            table_name = "setup_leases"
+
+    db.create_tables([WizardSessions, SetupLeases], safe=True)
+
+
 #: The schema's history, oldest first: version N is ``MIGRATIONS[N - 1]``. To change the schema,
 #: write ``_migration_<N>_<what>(db)`` and append it here.
-MIGRATIONS: tuple[Migration, ...] = (_migration_1_core_tables,)
+MIGRATIONS: tuple[Migration, ...] = (
+    _migration_1_core_tables,
+    _migration_2_guild_settings,
+    _migration_3_wizard_sessions,
+)
 
 
 class _SchemaVersion(peewee.Model):

@@ -1,8 +1,9 @@
 """The core's store ports on a SQL database, through peewee.
 
-``PeeweeStore`` implements ``PanelStore``, ``JournalStore`` and ``AuditSink`` on SQLite,
-PostgreSQL or MariaDB/MySQL; ``apex_setup.fakes.memory_store.MemoryStore`` is its in-memory twin
-and one contract test suite holds both to the same behaviour.
+``PeeweeStore`` implements ``PanelStore``, ``JournalStore``, ``AuditSink``, ``AuditLog`` and
+``GuildSettingsStore`` on SQLite, PostgreSQL or MariaDB/MySQL;
+``apex_setup.fakes.memory_store.MemoryStore`` is its in-memory twin and one contract test suite
+holds both to the same behaviour.
 
 Invariants:
 - ``apply()`` writes a whole ``JournalChange`` in one transaction or nothing of it. A lost panel
@@ -29,9 +30,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import peewee
@@ -59,9 +60,19 @@ from apex_setup.core.records import (
     Step,
     StepState,
 )
+from apex_setup.core.wizard import Lease, LeaseHeld, WizardPhase, WizardState
 
 if TYPE_CHECKING:
-    from apex_setup.core.ports import AuditSink, Clock, JournalStore, PanelStore
+    from apex_setup.core.ports import (
+        AuditLog,
+        AuditSink,
+        Clock,
+        GuildSettingsStore,
+        JournalStore,
+        LeaseStore,
+        PanelStore,
+        SessionStore,
+    )
 
 __all__ = ["MAX_KEY_LENGTH", "PeeweeStore"]
 
@@ -150,6 +161,43 @@ class _AuditRow(peewee.Model):
         table_name = "audit"
 
 
+class _SettingsRow(peewee.Model):
+    guild_id = peewee.BigIntegerField(primary_key=True)
+    audit_channel_id = peewee.BigIntegerField(null=True)
+    updated_at = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "guild_settings"
+
+
+class _SessionRow(peewee.Model):
+    id = peewee.CharField(max_length=MAX_KEY_LENGTH, primary_key=True)
+    guild_id = peewee.BigIntegerField()
+    user_id = peewee.BigIntegerField()
+    phase = peewee.CharField(max_length=32)
+    version = peewee.IntegerField()
+    started_at = peewee.BigIntegerField()
+    last_activity = peewee.BigIntegerField()
+    expires_at = peewee.BigIntegerField(null=True)
+    operation_id = peewee.CharField(max_length=MAX_KEY_LENGTH, null=True)
+    data = peewee.TextField()
+
+    class Meta:
+        table_name = "wizard_sessions"
+
+
+class _LeaseRow(peewee.Model):
+    guild_id = peewee.BigIntegerField(primary_key=True)
+    owner = peewee.CharField(max_length=MAX_KEY_LENGTH)
+    holder_user_id = peewee.BigIntegerField()
+    acquired_at = peewee.BigIntegerField()
+    heartbeat_at = peewee.BigIntegerField()
+    expires_at = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "setup_leases"
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -173,6 +221,9 @@ class PeeweeStore:
         self._steps = bind_model(_StepRow, db)
         self._cleanup = bind_model(_CleanupRow, db)
         self._audit = bind_model(_AuditRow, db)
+        self._settings = bind_model(_SettingsRow, db)
+        self._sessions = bind_model(_SessionRow, db)
+        self._leases = bind_model(_LeaseRow, db)
         _report_matched_rows(db)
         migrate(db)
 
@@ -294,6 +345,180 @@ class PeeweeStore:
             query = query.where(audit.guild_id == guild_id)
         with storage_errors(self._db, "recent_audit"):
             return [_audit_record(row) for row in query]
+
+    # -- GuildSettingsStore -------------------------------------------------------------------
+
+    def get_audit_channel(self, guild_id: int) -> int | None:
+        settings = self._settings
+        with storage_errors(self._db, "get_audit_channel"):
+            row = settings.get_or_none(settings.guild_id == guild_id)
+        return None if row is None else row.audit_channel_id
+
+    def set_audit_channel(self, guild_id: int, channel_id: int | None, now: datetime) -> None:
+        """Set or clear the guild's audit channel; the last writer wins."""
+        settings = self._settings
+        values = {settings.audit_channel_id: channel_id, settings.updated_at: encode_time(now)}
+        with storage_errors(self._db, "set_audit_channel"):
+            for attempt in (1, 2):
+                try:
+                    with self._transaction():
+                        query = settings.update(values).where(settings.guild_id == guild_id)
+                        if query.execute() == 0:
+                            settings.insert({settings.guild_id: guild_id, **values}).execute()
+                    return
+                except peewee.IntegrityError:
+                    # Another process inserted the guild's row first: update it instead.
+                    if attempt == 2:
+                        raise
+
+    # -- SessionStore -------------------------------------------------------------------------
+
+    def save_session(self, state: WizardState, *, expected_version: int) -> None:
+        _check_key(state.session_id, "session id")
+        sessions = self._sessions
+        values = _session_values(state)
+        with storage_errors(self._db, "save_session"):
+            if expected_version == 0:
+                try:
+                    with self._transaction():
+                        sessions.insert({sessions.id: state.session_id, **values}).execute()
+                except peewee.IntegrityError as exc:
+                    raise _session_conflict() from exc
+                return
+            changed = (
+                sessions.update(values)
+                .where((sessions.id == state.session_id) & (sessions.version == expected_version))
+                .execute()
+            )
+        if changed == 0:
+            _log.info(
+                "lost a race: session %s is no longer at version %d",
+                state.session_id,
+                expected_version,
+            )
+            raise _session_conflict()
+
+    def get_session(self, session_id: str) -> WizardState | None:
+        sessions = self._sessions
+        with storage_errors(self._db, "get_session"):
+            row = sessions.get_or_none(sessions.id == session_id)
+        return None if row is None else _session(row)
+
+    def list_sessions(self, guild_id: int | None = None) -> list[WizardState]:
+        """Sessions oldest first; every guild's when ``guild_id`` is None."""
+        sessions = self._sessions
+        query = sessions.select()
+        if guild_id is not None:
+            query = query.where(sessions.guild_id == guild_id)
+        with storage_errors(self._db, "list_sessions"):
+            found = [_session(row) for row in query]
+        return sorted(found, key=lambda s: (s.started_at, s.session_id))
+
+    def expired_sessions(self, now: datetime, *, limit: int) -> list[WizardState]:
+        """Up to ``limit`` live sessions with ``expires_at <= now``, earliest first; a range
+        scan of the ``expires_at`` index, where terminal sessions (NULL) take no room."""
+        if limit <= 0:
+            return []
+        sessions = self._sessions
+        query = (
+            sessions.select()
+            .where(sessions.expires_at <= encode_time(now))
+            .order_by(sessions.expires_at)
+            .limit(limit)
+        )
+        with storage_errors(self._db, "expired_sessions"):
+            return [_session(row) for row in query]
+
+    def delete_sessions(self, session_ids: Sequence[str]) -> int:
+        ids = sorted(set(session_ids))
+        if not ids:
+            return 0
+        sessions = self._sessions
+        deleted = 0
+        with storage_errors(self._db, "delete_sessions"), self._transaction():
+            for start in range(0, len(ids), 500):  # stay under every backend's parameter cap
+                batch = ids[start : start + 500]
+                deleted += sessions.delete().where(sessions.id.in_(batch)).execute()
+        return int(deleted)
+
+    def clean_expired(self, now: datetime) -> int:
+        sessions = self._sessions
+        doomed = (sessions.phase == WizardPhase.EXPIRED.value) | (
+            (sessions.expires_at <= encode_time(now)) & sessions.operation_id.is_null()
+        )
+        with storage_errors(self._db, "clean_expired"):
+            return int(sessions.delete().where(doomed).execute())
+
+    def clean_all(self, guild_id: int) -> int:
+        sessions, leases = self._sessions, self._leases
+        with storage_errors(self._db, "clean_all"), self._transaction():
+            leases.delete().where(leases.guild_id == guild_id).execute()
+            return int(sessions.delete().where(sessions.guild_id == guild_id).execute())
+
+    # -- LeaseStore ---------------------------------------------------------------------------
+
+    def acquire_lease(
+        self, guild_id: int, owner: str, holder_user_id: int, now: datetime, ttl: timedelta
+    ) -> Lease:
+        """One transaction of conditional writes: renew our own lease, else take a lapsed one
+        (UPDATE ... WHERE expires_at <= now), else INSERT against the primary key. Whichever
+        process's write lands first wins; the others see the row and get LeaseHeld."""
+        _check_key(owner, "lease owner")
+        leases = self._leases
+        at, until = encode_time(now), encode_time(now + ttl)
+        values = {
+            leases.owner: owner,
+            leases.holder_user_id: holder_user_id,
+            leases.acquired_at: at,
+            leases.heartbeat_at: at,
+            leases.expires_at: until,
+        }
+        mine = (leases.guild_id == guild_id) & (leases.owner == owner)
+        lapsed = (leases.guild_id == guild_id) & (leases.expires_at <= at)
+        with storage_errors(self._db, "acquire_lease"), self._transaction():
+            renew = {leases.holder_user_id: holder_user_id, leases.heartbeat_at: at}
+            if leases.update({**renew, leases.expires_at: until}).where(mine).execute():
+                return _lease(leases.get(leases.guild_id == guild_id))
+            if leases.update(values).where(lapsed).execute():
+                return _lease(leases.get(leases.guild_id == guild_id))
+            try:
+                with self._db.atomic():  # a savepoint: PostgreSQL aborts on a failed insert
+                    leases.insert({leases.guild_id: guild_id, **values}).execute()
+            except peewee.IntegrityError:
+                _log.info("lost a race for guild %d's setup lease", guild_id)
+            else:
+                return _lease(leases.get(leases.guild_id == guild_id))
+            row = leases.get_or_none(leases.guild_id == guild_id)
+        if row is None:  # released between our insert and our read
+            raise ConflictError("Another setup was starting at the same moment; try again.")
+        raise LeaseHeld(_lease(row))
+
+    def heartbeat_lease(self, guild_id: int, owner: str, now: datetime, ttl: timedelta) -> Lease:
+        leases = self._leases
+        at = encode_time(now)
+        mine = (leases.guild_id == guild_id) & (leases.owner == owner)
+        with storage_errors(self._db, "heartbeat_lease"), self._transaction():
+            changed = (
+                leases.update({leases.heartbeat_at: at, leases.expires_at: encode_time(now + ttl)})
+                .where(mine)
+                .execute()
+            )
+            row = leases.get_or_none(leases.guild_id == guild_id) if changed else None
+        if row is None:
+            raise _lease_lost()
+        return _lease(row)
+
+    def release_lease(self, guild_id: int, owner: str) -> bool:
+        leases = self._leases
+        mine = (leases.guild_id == guild_id) & (leases.owner == owner)
+        with storage_errors(self._db, "release_lease"):
+            return bool(leases.delete().where(mine).execute())
+
+    def get_lease(self, guild_id: int) -> Lease | None:
+        leases = self._leases
+        with storage_errors(self._db, "get_lease"):
+            row = leases.get_or_none(leases.guild_id == guild_id)
+        return None if row is None else _lease(row)
 
     # -- apply's parts ------------------------------------------------------------------------
 
@@ -481,6 +706,62 @@ def _audit_record(row: _AuditRow) -> AuditRecord:
     )
 
 
+def _session_values(state: WizardState) -> dict[str, object]:
+    """The columns of a session row apart from its id."""
+    if state.operation_id is not None:
+        _check_key(state.operation_id, "operation id")
+    return {
+        "guild_id": state.guild_id,
+        "user_id": state.user_id,
+        "phase": state.phase.value,
+        "version": state.version,
+        "started_at": encode_time(state.started_at),
+        "last_activity": encode_time(state.last_activity),
+        "expires_at": None if state.expires_at is None else encode_time(state.expires_at),
+        "operation_id": state.operation_id,
+        "data": json.dumps(state.to_dict(), separators=(",", ":")),
+    }
+
+
+def _session(row: _SessionRow) -> WizardState:
+    bare = WizardState(
+        user_id=row.user_id,
+        guild_id=row.guild_id,
+        panel_types=(),
+        current_index=0,
+        completed_panels=(),
+        operation_id=row.operation_id,
+        started_at=decode_time(row.started_at),
+        last_activity=decode_time(row.last_activity),
+        expires_at=None if row.expires_at is None else decode_time(row.expires_at),
+        phase=WizardPhase(row.phase),
+        session_id=row.id,
+        version=row.version,
+    )
+    return bare.with_data(json.loads(row.data))
+
+
+def _lease(row: _LeaseRow) -> Lease:
+    return Lease(
+        guild_id=row.guild_id,
+        owner=row.owner,
+        holder_user_id=row.holder_user_id,
+        acquired_at=decode_time(row.acquired_at),
+        heartbeat_at=decode_time(row.heartbeat_at),
+        expires_at=decode_time(row.expires_at),
+    )
+
+
+def _session_conflict() -> ConflictError:
+    return ConflictError(
+        "This setup session was changed at the same time by another action; nothing was saved."
+    )
+
+
+def _lease_lost() -> ConflictError:
+    return ConflictError("This setup no longer holds the server's setup lease.")
+
+
 def _report_matched_rows(db: peewee.Database) -> None:
     """Make MySQL's UPDATE count the rows it matched, as compare-and-swap needs.
 
@@ -522,3 +803,9 @@ if TYPE_CHECKING:
 
     def _implements_the_ports(store: PeeweeStore) -> tuple[PanelStore, JournalStore, AuditSink]:
         return store, store, store
+
+    def _implements_the_settings_ports(store: PeeweeStore) -> tuple[GuildSettingsStore, AuditLog]:
+        return store, store
+
+    def _implements_the_wizard_ports(store: PeeweeStore) -> tuple[SessionStore, LeaseStore]:
+        return store, store

@@ -13,7 +13,7 @@ care use idempotency keys and the journal, never the absence of an exception.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from apex_setup.core.discord_types import ChannelInfo, MessageInfo, Permission
@@ -26,8 +26,19 @@ from apex_setup.core.records import (
     PanelRecord,
     Step,
 )
+from apex_setup.core.wizard import Lease, WizardState
 
-__all__ = ["AuditSink", "Clock", "DiscordPort", "JournalStore", "PanelStore"]
+__all__ = [
+    "AuditLog",
+    "AuditSink",
+    "Clock",
+    "DiscordPort",
+    "GuildSettingsStore",
+    "JournalStore",
+    "LeaseStore",
+    "PanelStore",
+    "SessionStore",
+]
 
 
 class Clock(Protocol):
@@ -116,3 +127,81 @@ class JournalStore(Protocol):
 
 class AuditSink(Protocol):
     def record(self, entry: AuditRecord) -> None: ...
+
+
+class AuditLog(Protocol):
+    """Reading the audit log back, and closing manual-cleanup items."""
+
+    def recent_audit(self, guild_id: int | None = None, limit: int = 20) -> Sequence[AuditRecord]:
+        """The latest ``limit`` entries, newest first; every guild's when ``guild_id`` is None."""
+        ...
+
+    def resolve_cleanup_item(self, item_id: int) -> None:
+        """Mark a manual-cleanup item done; InvalidInput when there is no such item."""
+        ...
+
+
+class GuildSettingsStore(Protocol):
+    """Per-guild settings; today only the channel audit entries are posted to."""
+
+    def get_audit_channel(self, guild_id: int) -> int | None: ...
+
+    def set_audit_channel(self, guild_id: int, channel_id: int | None, now: datetime) -> None:
+        """Set (or with None clear) the guild's audit channel. The caller validates it first."""
+        ...
+
+
+class SessionStore(Protocol):
+    """Setup wizard sessions, saved with compare-and-swap on ``WizardState.version``."""
+
+    def save_session(self, state: WizardState, *, expected_version: int) -> None:
+        """Store ``state``. ``expected_version`` 0 inserts a new session; otherwise the stored
+        session must still be at ``expected_version``, and ConflictError says it is not (or that
+        a new session's id is taken)."""
+        ...
+
+    def get_session(self, session_id: str) -> WizardState | None: ...
+
+    def list_sessions(self, guild_id: int | None = None) -> Sequence[WizardState]:
+        """Sessions oldest first; every guild's when ``guild_id`` is None."""
+        ...
+
+    def expired_sessions(self, now: datetime, *, limit: int) -> Sequence[WizardState]:
+        """Up to ``limit`` sessions with ``expires_at <= now``, earliest first. Terminal
+        sessions have no ``expires_at`` and never appear. Costs O(result), through an index."""
+        ...
+
+    def delete_sessions(self, session_ids: Sequence[str]) -> int:
+        """Delete these sessions; returns how many existed."""
+        ...
+
+    def clean_expired(self, now: datetime) -> int:
+        """Delete sessions in the EXPIRED phase, and live ones past ``expires_at`` with no step
+        in flight; returns how many."""
+        ...
+
+    def clean_all(self, guild_id: int) -> int:
+        """Delete every session of the guild and its lease; returns how many sessions."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """One setup lease per guild, shared by every bot process on the database."""
+
+    def acquire_lease(
+        self, guild_id: int, owner: str, holder_user_id: int, now: datetime, ttl: timedelta
+    ) -> Lease:
+        """Take the guild's lease when it is free, lapsed or already ``owner``'s, atomically
+        across processes; raises LeaseHeld (a ConflictError naming the holder) otherwise."""
+        ...
+
+    def heartbeat_lease(self, guild_id: int, owner: str, now: datetime, ttl: timedelta) -> Lease:
+        """Extend ``owner``'s lease to ``now + ttl``; ConflictError when someone else has it
+        (or nobody does)."""
+        ...
+
+    def release_lease(self, guild_id: int, owner: str) -> bool:
+        """Free the lease if ``owner`` holds it; True when it did."""
+        ...
+
+    def get_lease(self, guild_id: int) -> Lease | None: ...

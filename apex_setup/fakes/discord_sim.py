@@ -46,7 +46,8 @@ Choices where Discord's documentation is silent or where the simulator picks one
 - The order of refusals for a send: 10003, 50001, 50008, 50035, 50006, 50013, then the nonce.
 
 SIM-GAP (known shortcomings; each ends when a test needs it): no threads, DMs, attachments,
-reactions, text-in-voice or gateway events; slash commands need no registration; role positions
+reactions or text-in-voice; gateway events only through ``subscribe`` (the wire front
+serves them, see ``sim_gateway``); slash commands need no registration; role positions
 only matter for deleting roles; @everyone's default permissions are the documented member set, not
 an exact copy of a live guild's.
 """
@@ -58,6 +59,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import NamedTuple, TypeVar
 
 from apex_setup.core.discord_types import ChannelInfo, ChannelKind, MessageInfo, Permission
@@ -140,9 +142,11 @@ __all__ = [
     "RateLimitConfig",
     "RequestRecord",
     "ResponseKind",
+    "SimEvent",
     "SimulatorPort",
     "SimulatorUsageError",
     "StandardGuild",
+    "WorldRecords",
 ]
 
 T = TypeVar("T")
@@ -182,6 +186,27 @@ class RequestRecord(NamedTuple):
     route: str
     resource_id: int | None
     status: int
+
+
+class SimEvent(NamedTuple):
+    """A change announced to subscribers (see ``subscribe``): what happened, and to what.
+
+    ``kind`` is one of ``message_create``, ``message_delete``, ``channel_create``,
+    ``channel_delete``, ``interaction_create``; ``subject`` is the ``MessageRecord``,
+    ``ChannelRecord`` or ``Interaction`` concerned (after a delete, the removed record).
+    """
+
+    kind: str
+    subject: object
+
+
+class WorldRecords(NamedTuple):
+    """Live read-only views of the world, for the wire front; read them only under ``lock``."""
+
+    users: Mapping[int, UserRecord]
+    guilds: Mapping[int, GuildRecord]
+    channels: Mapping[int, ChannelRecord]
+    ephemeral: Mapping[int, MessageRecord]
 
 
 @dataclass(frozen=True)
@@ -285,6 +310,7 @@ class DiscordSimulator:
         self._by_token: dict[str, int] = {}
         self._ack: dict[int, _InteractionState] = {}
         self._open_modals: dict[tuple[int, str], _OpenModal] = {}
+        self._listeners: list[Callable[[SimEvent], None]] = []
 
     # ------------------------------------------------------------------ plumbing
 
@@ -298,6 +324,36 @@ class DiscordSimulator:
         """401, 403 and 429 answers within Discord's 10-minute window."""
         with self._lock:
             return self._limiter.invalid_count(self._seconds())
+
+    def subscribe(self, listener: Callable[[SimEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` after every change a gateway would announce; returns an unsubscriber.
+
+        The listener runs synchronously under ``lock`` in whichever thread made the change: it
+        must not block, and must not raise (an exception would fail the caller's request).
+        """
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    @property
+    def records(self) -> WorldRecords:
+        """The world's records, read-only, for serving them over a wire."""
+        return WorldRecords(
+            MappingProxyType(self._users),
+            MappingProxyType(self._guilds),
+            MappingProxyType(self._channels),
+            MappingProxyType(self._ephemeral),
+        )
+
+    def _emit(self, kind: str, subject: object) -> None:
+        for listener in list(self._listeners):
+            listener(SimEvent(kind, subject))
 
     def port(self, bot_user_id: int) -> SimulatorPort:
         """The bot's view of Discord, implementing the core's ``DiscordPort``."""
@@ -574,8 +630,10 @@ class DiscordSimulator:
         """A moderator deletes a message (someone else's action, so no bot permissions apply)."""
         with self._lock:
             channel = self._channel(channel_id)
-            if channel.messages.pop(message_id, None) is None:
+            removed = channel.messages.pop(message_id, None)
+            if removed is None:
                 raise SimulatorUsageError(f"no message {message_id} in channel {channel_id}")
+            self._emit("message_delete", removed)
 
     def standard_guild(self, name: str = "Apex Test Guild") -> StandardGuild:
         """A ready guild: owner, a setup bot, an admin, a member and the usual channels."""
@@ -791,6 +849,7 @@ class DiscordSimulator:
             ):
                 raise missing_permissions()
             del channel.messages[message_id]
+            self._emit("message_delete", message)
 
         self._bot_call(
             "delete_message",
@@ -1251,6 +1310,7 @@ class DiscordSimulator:
             key = (author_id, nonce)
             self._nonces[key] = NonceRecord(message.id, channel.id, now)
             self._nonce_counts[key] += 1
+        self._emit("message_create", message)
         return message
 
     def _nonce_hit(self, author_id: int, nonce: str) -> MessageRecord | None:
@@ -1316,6 +1376,7 @@ class DiscordSimulator:
             channel.overwrites[(overwrite.target_id, overwrite.is_role)] = overwrite
         self._channels[channel_id] = channel
         guild.channel_ids.append(channel_id)
+        self._emit("channel_create", channel)
         return channel_id
 
     def _remove_channel(self, channel: ChannelRecord) -> None:
@@ -1327,6 +1388,7 @@ class DiscordSimulator:
             child = self._channels[child_id]
             if child.parent_id == channel.id:
                 child.parent_id = None
+        self._emit("channel_delete", channel)
 
     # ------------------------------------------------------------------ helpers: interactions
 
@@ -1380,6 +1442,7 @@ class DiscordSimulator:
         self._by_token[interaction.token] = interaction_id
         self._ack[interaction_id] = _InteractionState()
         self.interactions.append(interaction)
+        self._emit("interaction_create", interaction)
         return interaction
 
     def _interaction_call(

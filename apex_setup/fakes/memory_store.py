@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from apex_setup.core.errors import ConflictError, InvalidInput
@@ -32,9 +33,19 @@ from apex_setup.core.records import (
     PanelWriteKind,
     Step,
 )
+from apex_setup.core.wizard import Lease, LeaseHeld, WizardPhase, WizardState
 
 if TYPE_CHECKING:
-    from apex_setup.core.ports import AuditSink, Clock, JournalStore, PanelStore
+    from apex_setup.core.ports import (
+        AuditLog,
+        AuditSink,
+        Clock,
+        GuildSettingsStore,
+        JournalStore,
+        LeaseStore,
+        PanelStore,
+        SessionStore,
+    )
 
 __all__ = ["MAX_KEY_LENGTH", "MemoryStore"]
 
@@ -67,8 +78,11 @@ class MemoryStore:
         self._steps: dict[str, dict[int, Step]] = {}
         self._cleanup: dict[int, _CleanupEntry] = {}
         self._audit: list[AuditRecord] = []
+        self._audit_channels: dict[int, int | None] = {}
         self._next_panel_id = 1
         self._next_item_id = 1
+        self._sessions: dict[str, WizardState] = {}
+        self._leases: dict[int, Lease] = {}
 
     def close(self) -> None:
         """Nothing to release; here so a MemoryStore can stand in for a PeeweeStore."""
@@ -174,6 +188,123 @@ class MemoryStore:
                         break
         return found
 
+    # -- GuildSettingsStore -------------------------------------------------------------------
+
+    def get_audit_channel(self, guild_id: int) -> int | None:
+        with self._lock:
+            return self._audit_channels.get(guild_id)
+
+    def set_audit_channel(self, guild_id: int, channel_id: int | None, now: datetime) -> None:
+        """Set or clear the guild's audit channel; the last writer wins."""
+        _check_time(now)
+        with self._lock:
+            self._audit_channels[guild_id] = channel_id
+
+    # -- SessionStore -------------------------------------------------------------------------
+
+    def save_session(self, state: WizardState, *, expected_version: int) -> None:
+        _check_session(state)
+        with self._lock:
+            stored = self._sessions.get(state.session_id)
+            if expected_version == 0 and stored is not None:
+                raise _session_conflict()
+            if expected_version != 0 and (stored is None or stored.version != expected_version):
+                raise _session_conflict()
+            self._sessions[state.session_id] = state
+
+    def get_session(self, session_id: str) -> WizardState | None:
+        with self._lock:
+            return self._sessions.get(session_id)
+
+    def list_sessions(self, guild_id: int | None = None) -> list[WizardState]:
+        """Sessions oldest first; every guild's when ``guild_id`` is None."""
+        with self._lock:
+            found = [
+                s for s in self._sessions.values() if guild_id is None or s.guild_id == guild_id
+            ]
+        return sorted(found, key=lambda s: (s.started_at, s.session_id))
+
+    def expired_sessions(self, now: datetime, *, limit: int) -> list[WizardState]:
+        """Up to ``limit`` live sessions with ``expires_at <= now``, earliest first.
+
+        A scan of every session: fine in memory; the SQL store uses its index.
+        """
+        _check_time(now)
+        with self._lock:
+            found = [
+                s
+                for s in self._sessions.values()
+                if s.expires_at is not None and s.expires_at <= now
+            ]
+        found.sort(key=lambda s: (s.expires_at or now, s.session_id))
+        return found[: max(limit, 0)]
+
+    def delete_sessions(self, session_ids: Sequence[str]) -> int:
+        with self._lock:
+            return sum(self._sessions.pop(i, None) is not None for i in set(session_ids))
+
+    def clean_expired(self, now: datetime) -> int:
+        _check_time(now)
+        with self._lock:
+            doomed = [
+                s.session_id
+                for s in self._sessions.values()
+                if s.phase is WizardPhase.EXPIRED
+                or (s.expires_at is not None and s.expires_at <= now and s.operation_id is None)
+            ]
+            return self.delete_sessions(doomed)
+
+    def clean_all(self, guild_id: int) -> int:
+        with self._lock:
+            self._leases.pop(guild_id, None)
+            doomed = [s.session_id for s in self._sessions.values() if s.guild_id == guild_id]
+            return self.delete_sessions(doomed)
+
+    # -- LeaseStore ---------------------------------------------------------------------------
+
+    def acquire_lease(
+        self, guild_id: int, owner: str, holder_user_id: int, now: datetime, ttl: timedelta
+    ) -> Lease:
+        _check_time(now)
+        _check_key(owner, "lease owner")
+        with self._lock:
+            held = self._leases.get(guild_id)
+            if held is not None and held.owner != owner and held.is_live(now):
+                raise LeaseHeld(held)
+            keep = held is not None and held.owner == owner
+            lease = Lease(
+                guild_id=guild_id,
+                owner=owner,
+                holder_user_id=holder_user_id,
+                acquired_at=held.acquired_at if keep and held is not None else now,
+                heartbeat_at=now,
+                expires_at=now + ttl,
+            )
+            self._leases[guild_id] = lease
+            return lease
+
+    def heartbeat_lease(self, guild_id: int, owner: str, now: datetime, ttl: timedelta) -> Lease:
+        _check_time(now)
+        with self._lock:
+            held = self._leases.get(guild_id)
+            if held is None or held.owner != owner:
+                raise _lease_lost()
+            lease = replace(held, heartbeat_at=now, expires_at=now + ttl)
+            self._leases[guild_id] = lease
+            return lease
+
+    def release_lease(self, guild_id: int, owner: str) -> bool:
+        with self._lock:
+            held = self._leases.get(guild_id)
+            if held is None or held.owner != owner:
+                return False
+            del self._leases[guild_id]
+            return True
+
+    def get_lease(self, guild_id: int) -> Lease | None:
+        with self._lock:
+            return self._leases.get(guild_id)
+
     # -- apply's parts ------------------------------------------------------------------------
 
     def _stage_panel_writes(
@@ -263,6 +394,24 @@ def _check_time(value: datetime) -> None:
         raise ValueError("the store only accepts timezone-aware datetimes")
 
 
+def _check_session(state: WizardState) -> None:
+    _check_key(state.session_id, "session id")
+    _check_time(state.started_at)
+    _check_time(state.last_activity)
+    if state.expires_at is not None:
+        _check_time(state.expires_at)
+
+
+def _session_conflict() -> ConflictError:
+    return ConflictError(
+        "This setup session was changed at the same time by another action; nothing was saved."
+    )
+
+
+def _lease_lost() -> ConflictError:
+    return ConflictError("This setup no longer holds the server's setup lease.")
+
+
 def _conflict(panel_type: str) -> ConflictError:
     return ConflictError(
         f"Someone else changed the {panel_type} panel at the same time; nothing was saved. "
@@ -274,3 +423,9 @@ if TYPE_CHECKING:
 
     def _implements_the_ports(store: MemoryStore) -> tuple[PanelStore, JournalStore, AuditSink]:
         return store, store, store
+
+    def _implements_the_settings_ports(store: MemoryStore) -> tuple[GuildSettingsStore, AuditLog]:
+        return store, store
+
+    def _implements_the_wizard_ports(store: MemoryStore) -> tuple[SessionStore, LeaseStore]:
+        return store, store
