@@ -129,11 +129,13 @@ class SessionRemoval:
     #: As previewed; the hook removes the session only while it is still this one.
     last_activity: datetime
     description: str
+    session_id: str = ""
+    version: int = 0
 
 
 class SessionSweeper(Protocol):
-    """HOOK for the wizard's session cleanup, used by ``full``. Not wired yet: the wizard
-    engineer implements it (expired sessions, or all sessions) and the cog passes it in."""
+    """The wizard's session cleanup, used by ``full``; ``setup_wizard.SessionCleaner``
+    implements it (expired sessions only, or all sessions)."""
 
     def preview_sessions(self, guild_id: int) -> Sequence[SessionRemoval]:
         """Sessions that would be removed; reads only."""

@@ -33,6 +33,7 @@ from apex_setup.core import wizard
 from apex_setup.core.channel_input import resolve_channel
 from apex_setup.core.context import SetupContext
 from apex_setup.core.deploy import DeployRequest, DeployResult, deploy_panel
+from apex_setup.core.maintenance import SessionRemoval
 from apex_setup.core.errors import (
     ConflictError,
     IllegalTransition,
@@ -45,7 +46,7 @@ from apex_setup.core.ports import LeaseStore, SessionStore
 from apex_setup.core.records import AuditRecord, OperationState
 from apex_setup.core.wizard import LeaseHeld, WizardPhase, WizardState, mention
 
-__all__ = ["DEFAULT_IDLE_TIMEOUT", "SetupWizard", "StepResult", "SweepReport"]
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "SessionCleaner", "SetupWizard", "StepResult", "SweepReport"]
 
 _log = logging.getLogger(__name__)
 
@@ -498,3 +499,56 @@ def _summary(state: WizardState) -> str:
 
 def _minutes(delta: timedelta) -> str:
     return f"{int(delta.total_seconds() // 60)} min"
+
+
+class SessionCleaner:
+    """Removes stored setup sessions for the cleanup commands, in two steps (preview, remove).
+
+    Implements ``apex_setup.core.maintenance.SessionSweeper``. With ``only_expired`` it offers
+    finished sessions (completed, cancelled, expired) and live ones idle past the timeout;
+    otherwise every session of the guild. Either way a session whose step is running is never
+    offered, and a session that changed after the preview is left alone.
+    """
+
+    def __init__(self, wizard: SetupWizard, *, only_expired: bool) -> None:
+        self._wizard = wizard
+        self._only_expired = only_expired
+
+    def _removable(self, state: WizardState, now: datetime) -> bool:
+        if state.operation_id is not None and self._wizard._lease_live(state, now):
+            return False  # a step is running
+        if not self._only_expired:
+            return True
+        return state.phase.is_terminal or self._wizard.is_idle_expired(state, now)
+
+    def preview_sessions(self, guild_id: int) -> Sequence[SessionRemoval]:
+        now = self._wizard._ctx.clock.now()
+        return [
+            SessionRemoval(
+                guild_id=state.guild_id,
+                user_id=state.user_id,
+                last_activity=state.last_activity,
+                description=(
+                    f"setup session of {mention(state.user_id)} ({state.phase.value}, "
+                    f"{len(state.completed_panels)}/{len(state.panel_types)} panels done)"
+                ),
+                session_id=state.session_id,
+                version=state.version,
+            )
+            for state in self._wizard.list_sessions(guild_id)
+            if self._removable(state, now)
+        ]
+
+    def remove_sessions(self, removals: Sequence[SessionRemoval]) -> Sequence[SessionRemoval]:
+        wizard = self._wizard
+        now = wizard._ctx.clock.now()
+        removed: list[SessionRemoval] = []
+        for removal in removals:
+            state = wizard._sessions.get_session(removal.session_id)
+            if state is None or state.version != removal.version or not self._removable(state, now):
+                _log.debug("session %s changed since the preview; kept", removal.session_id)
+                continue
+            wizard._sessions.delete_sessions([state.session_id])
+            wizard._leases.release_lease(state.guild_id, state.session_id)
+            removed.append(removal)
+        return removed

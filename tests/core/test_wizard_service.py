@@ -16,7 +16,7 @@ from apex_setup.core.errors import (
     SessionExpired,
 )
 from apex_setup.core.panels import PanelCatalogue
-from apex_setup.core.setup_wizard import SetupWizard
+from apex_setup.core.setup_wizard import SessionCleaner, SetupWizard
 from apex_setup.core.wizard import LeaseHeld, WizardPhase, WizardState
 from apex_setup.fakes.clock import FakeClock
 from apex_setup.fakes.discord_sim import DiscordSimulator, RateLimitConfig, StandardGuild
@@ -358,3 +358,46 @@ class TestSweep:
         lease = world.store.get_lease(world.guild.guild_id)
         assert lease is not None and lease.owner == taken.session_id
         assert wizard.status(crashed.session_id).phase is WizardPhase.EXPIRED
+
+
+class TestSessionCleanup:
+    def test_clean_expired_offers_finished_and_idle_sessions_only(self, world: World) -> None:
+        wizard = world.wizard()
+        idle = wizard.start(world.guild.guild_id, world.guild.admin_id, ["rules"])
+        world.clock.advance(minutes=31)
+        cleaner = SessionCleaner(wizard, only_expired=True)
+
+        offered = cleaner.preview_sessions(world.guild.guild_id)
+
+        assert [r.session_id for r in offered] == [idle.session_id]
+
+    def test_clean_expired_leaves_a_fresh_session_alone(self, world: World) -> None:
+        wizard = world.wizard()
+        wizard.start(world.guild.guild_id, world.guild.admin_id, ["rules"])
+
+        offered = SessionCleaner(wizard, only_expired=True).preview_sessions(world.guild.guild_id)
+
+        assert offered == []
+
+    def test_clean_all_removes_a_live_session_and_frees_the_guild(self, world: World) -> None:
+        wizard = world.wizard()
+        state = wizard.start(world.guild.guild_id, world.guild.admin_id, ["rules"])
+        cleaner = SessionCleaner(wizard, only_expired=False)
+
+        removed = cleaner.remove_sessions(cleaner.preview_sessions(world.guild.guild_id))
+
+        assert [r.session_id for r in removed] == [state.session_id]
+        assert wizard.list_sessions(world.guild.guild_id) == []
+        wizard.start(world.guild.guild_id, world.guild.member_id, ["faq"])  # the lease is free
+
+    def test_a_session_that_changed_after_the_preview_is_kept(self, world: World) -> None:
+        wizard = world.wizard()
+        state = wizard.start(world.guild.guild_id, world.guild.admin_id, ["rules"])
+        cleaner = SessionCleaner(wizard, only_expired=False)
+        preview = cleaner.preview_sessions(world.guild.guild_id)
+        wizard.choose_channel(state.session_id, world.guild.admin_id, "#general")
+
+        removed = cleaner.remove_sessions(preview)
+
+        assert removed == []
+        assert len(wizard.list_sessions(world.guild.guild_id)) == 1
