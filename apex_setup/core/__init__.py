@@ -5,6 +5,8 @@ It reaches Discord, the database and the clock only through the ports in
 """
 
 from apex_setup.core.atomic import AtomicOperation, atomic_operation
+from apex_setup.core.audit_channel import AuditChannelSink, configure_audit_channel
+from apex_setup.core.channel_input import resolve_channel
 from apex_setup.core.consistency import ConsistencyReport, PanelHealth, check_guild
 from apex_setup.core.context import RetryPolicy, SetupContext
 from apex_setup.core.deploy import DeployRequest, DeployResult, deploy_panel
@@ -22,6 +24,15 @@ from apex_setup.core.errors import (
     SetupOperationError,
     StorageFailure,
 )
+from apex_setup.core.maintenance import (
+    CleanupKind,
+    CleanupPlan,
+    CleanupResult,
+    GuildStatus,
+    apply_cleanup,
+    guild_status,
+    preview_cleanup,
+)
 from apex_setup.core.panels import PanelCatalogue, PanelSpec
 from apex_setup.core.payload import MessagePayload, validate_payload
 from apex_setup.core.records import (
@@ -33,10 +44,16 @@ from apex_setup.core.records import (
     RollbackReport,
 )
 from apex_setup.core.recovery import RecoveryReport, recover
+from apex_setup.core.setup_wizard import SessionCleaner, SetupWizard, StepResult
+from apex_setup.core.wizard import WizardPhase, WizardState
 
 __all__ = [
     "AtomicOperation",
+    "AuditChannelSink",
     "AuditRecord",
+    "CleanupKind",
+    "CleanupPlan",
+    "CleanupResult",
     "ConflictError",
     "ConsistencyReport",
     "DeployRequest",
@@ -46,6 +63,7 @@ __all__ = [
     "DiscordNotFound",
     "DiscordRejected",
     "DiscordUnavailable",
+    "GuildStatus",
     "IllegalTransition",
     "InvalidInput",
     "MessagePayload",
@@ -60,13 +78,23 @@ __all__ = [
     "RetryPolicy",
     "RollbackInfo",
     "RollbackReport",
+    "SessionCleaner",
     "SessionExpired",
     "SetupContext",
     "SetupOperationError",
+    "SetupWizard",
+    "StepResult",
     "StorageFailure",
+    "WizardPhase",
+    "WizardState",
+    "apply_cleanup",
     "atomic_operation",
     "check_guild",
+    "configure_audit_channel",
     "deploy_panel",
+    "guild_status",
+    "preview_cleanup",
     "recover",
+    "resolve_channel",
     "validate_payload",
 ]

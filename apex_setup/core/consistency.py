@@ -20,7 +20,14 @@ from apex_setup.core.errors import DiscordFailure, DiscordForbidden, DiscordNotF
 from apex_setup.core.panels import panel_type_of
 from apex_setup.core.records import ManualCleanupItem, Operation, PanelRecord
 
-__all__ = ["ConsistencyReport", "PanelHealth", "PanelStatus", "check_guild", "find_orphans"]
+__all__ = [
+    "ConsistencyReport",
+    "PanelHealth",
+    "PanelStatus",
+    "check_guild",
+    "find_orphans",
+    "panel_health",
+]
 
 _log = logging.getLogger(__name__)
 
