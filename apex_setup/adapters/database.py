@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import peewee
 from playhouse import db_url
@@ -149,7 +149,11 @@ def open_database(
         )
 
     # A URL carries a password percent-encoded when it has reserved characters ("p%40ss").
-    options = db_url.parse(url, unquote_password=True, unquote_user=True)
+    # peewee decodes them only when asked, and older releases cannot be asked: decode here.
+    options = db_url.parse(url)
+    for key in ("user", "password", "passwd"):
+        if isinstance(options.get(key), str):
+            options[key] = unquote(options[key])
     if "passwd" in options:  # peewee's spelling for MySQLdb; PyMySQL wants "password"
         options["password"] = options.pop("passwd")
     if scheme in _SQLITE_SCHEMES:

@@ -6,7 +6,9 @@ the answer. Nothing here runs on the event loop thread itself: calling a method 
 would deadlock, and anyio refuses it with a RuntimeError.
 
 Channel, channel list and permission reads come from discord.py's gateway cache (no REST
-request); sends, fetches, deletes and history are REST requests. discord.py's exceptions become
+request), read on the event loop too (the cache is only consistent there); sends, fetches,
+deletes and history are REST requests. discord.py objects that need a running loop (a ``View``)
+are built inside the coroutine that runs on the loop, never in the worker thread. discord.py's exceptions become
 the core's Discord errors with Discord's status and JSON code.
 """
 
@@ -72,7 +74,8 @@ def translate_error(exc: BaseException) -> DiscordFailure:
 
 
 def build_view(payload: MessagePayload) -> discord.ui.View | None:
-    """A discord.py View carrying the payload's components, for sending only.
+    """A discord.py View carrying the payload's components, for sending only; call it on the
+    event loop (discord.py's View needs the running loop).
 
     The view is stopped before it is returned, so discord.py does not register it for
     dispatch: the persistent views the cog registers at startup answer the interactions.
@@ -182,36 +185,46 @@ class DiscordPyPort:
 
         return anyio.from_thread.run(call)
 
+    def _on_loop(self, read: Callable[[], T]) -> T:
+        """Read discord.py's cache on the event loop and return the result here."""
+        return anyio.from_thread.run_sync(read)
+
+    def _cached_channel(self, channel_id: int) -> Any:
+        return self._on_loop(lambda: self._client.get_channel(channel_id))
+
     def _messageable(self, channel_id: int) -> Any:
-        channel = self._client.get_channel(channel_id)
+        channel = self._cached_channel(channel_id)
         if channel is None:
             raise DiscordNotFound("Unknown channel.", status=404, discord_code=10003)
         return channel
 
     def get_channel(self, channel_id: int) -> ChannelInfo:
-        channel = self._client.get_channel(channel_id)
+        channel = self._cached_channel(channel_id)
         if channel is None:
             channel = self._run(lambda: self._client.fetch_channel(channel_id))
         if not hasattr(channel, "guild"):
             raise DiscordNotFound("Unknown channel.", status=404, discord_code=10003)
-        return _channel_info(channel)
+        return self._on_loop(lambda: _channel_info(channel))
 
     def list_channels(self, guild_id: int) -> Sequence[ChannelInfo]:
-        guild = self._client.get_guild(guild_id)
-        if guild is None:
+        def read() -> list[ChannelInfo] | None:
+            guild = self._client.get_guild(guild_id)
+            return None if guild is None else [_channel_info(c) for c in guild.channels]
+
+        channels = self._on_loop(read)
+        if channels is None:
             raise DiscordNotFound("Unknown guild.", status=404, discord_code=10004)
-        return [_channel_info(c) for c in guild.channels]
+        return channels
 
     def bot_permissions(self, channel_id: int) -> Permission:
         channel = self._messageable(channel_id)
-        me = channel.guild.me
-        return Permission(channel.permissions_for(me).value)
+        return Permission(self._on_loop(lambda: channel.permissions_for(channel.guild.me).value))
 
     def send_message(self, channel_id: int, payload: MessagePayload, *, nonce: str) -> MessageInfo:
         channel = self._messageable(channel_id)
-        view = build_view(payload)
 
         async def send() -> discord.Message:
+            view = build_view(payload)  # a View needs the running loop
             kwargs: dict[str, Any] = {"embeds": _embeds(payload), "nonce": nonce}
             if payload.content:
                 kwargs["content"] = payload.content

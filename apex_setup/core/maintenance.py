@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, cast
 
 from apex_setup.core.atomic import atomic_operation
 from apex_setup.core.consistency import PanelHealth, PanelStatus, find_orphans, panel_health
@@ -936,14 +936,17 @@ def resolve_cleanup_item(
 # Small helpers
 
 
-@runtime_checkable
-class _ReadableAuditLog(AuditLog, Protocol):
-    """``AuditLog`` checked at run time, to find it on a store that is also the journal."""
-
-
 def _audit_log_of(ctx: SetupContext) -> AuditLog | None:
+    """The journal's store as an ``AuditLog``, when it is one (both stores are).
+
+    Plain attribute lookups, not ``isinstance`` on a runtime protocol: since Python 3.12 that
+    ignores ``__getattr__``, so a wrapped store (a proxy) would not be recognised.
+    """
     journal: object = ctx.journal
-    return journal if isinstance(journal, _ReadableAuditLog) else None
+    names = ("recent_audit", "resolve_cleanup_item")
+    if all(callable(getattr(journal, name, None)) for name in names):
+        return cast(AuditLog, journal)
+    return None
 
 
 def _health_counts(panels: Sequence[PanelStatus]) -> str:

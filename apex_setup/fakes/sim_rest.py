@@ -24,6 +24,16 @@ never pre-emptively waits); PATCH /channels/{id} and role edits are not served (
 edit merges the given top-level fields into the stored payload, and anything the core's
 ``MessagePayload`` cannot hold (emoji, disabled buttons, attachments, link buttons) is dropped or
 refused with 50035.
+
+SIM-GAP: the simulator's message model holds string selects with one value only. Selects it
+cannot hold (channel, user, role and mentionable selects, and string selects that allow several
+values) are kept by ``RestApi`` as sent, in ``rich_selects``, and stored in the simulator as a
+string select with one placeholder option (``RICH_SELECT_PLACEHOLDER``), so discord.py reading
+the message back sees that placeholder. A simulated user picks from them with
+``RestApi.choose_values`` (``WireFront.choose_values``), which checks the values as Discord would
+(count within min/max, options offered, channels of the guild and of the allowed types) and sends
+the interaction with the select's real component type and, for a channel select, the
+``resolved`` channels. Ends when the core's ``SelectMenu`` models these selects.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import json
 import logging
 import math
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +54,9 @@ from apex_setup.core.errors import DiscordFailure, DiscordNotFound, DiscordRejec
 from apex_setup.core.payload import MessagePayload
 from apex_setup.fakes.discord_sim import (
     DiscordSimulator,
+    ImpossibleUserAction,
     Interaction,
+    InteractionData,
     InteractionType,
     Overwrite,
     ResponseKind,
@@ -56,6 +68,7 @@ __all__ = [
     "API_PREFIX",
     "CHANNEL_TYPES",
     "KIND_BY_TYPE",
+    "RICH_SELECT_PLACEHOLDER",
     "RestApi",
     "channel_json",
     "error_body",
@@ -71,6 +84,12 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
+
+#: The one option a select the simulator's model cannot hold is stored with (see SIM-GAP).
+RICH_SELECT_PLACEHOLDER = {"label": "(select kept by the wire front)", "value": "-"}
+#: Component types of the selects Discord has: string, user, role, mentionable, channel.
+_SELECT_TYPES = (3, 5, 6, 7, 8)
+_CHANNEL_SELECT = 8
 
 #: Where the REST routes live; discord.py's ``Route.BASE`` must be ``<base url>/api/v10``.
 API_PREFIX = "/api/v10"
@@ -115,7 +134,7 @@ def role_json(sim: DiscordSimulator, guild_id: int, role_id: int) -> JsonDict:
         "icon": None,
         "unicode_emoji": None,
         "position": role.position,
-        "permissions": str(role.permissions),
+        "permissions": str(int(role.permissions)),
         "managed": False,
         "mentionable": False,
         "flags": 0,
@@ -154,8 +173,8 @@ def channel_json(channel: ChannelRecord) -> JsonDict:
             {
                 "id": str(o.target_id),
                 "type": 0 if o.is_role else 1,
-                "allow": str(o.allow),
-                "deny": str(o.deny),
+                "allow": str(int(o.allow)),
+                "deny": str(int(o.deny)),
             }
             for o in channel.overwrites.values()
         ],
@@ -303,6 +322,8 @@ def interaction_json(
         data = {"custom_id": source.custom_id, "component_type": source.component_type}
         if source.values:
             data["values"] = list(source.values)
+        if source.component_type == _CHANNEL_SELECT:
+            data["resolved"] = {"channels": _resolved_channels(sim, interaction, source.values)}
     else:
         data = {
             "custom_id": source.custom_id,
@@ -322,7 +343,7 @@ def interaction_json(
         "channel_id": str(channel.id),
         "channel": channel_json(channel),
         "member": member,
-        "app_permissions": str(app_permissions),
+        "app_permissions": str(int(app_permissions)),
         "locale": "en-US",
         "guild_locale": "en-US",
         "entitlements": [],
@@ -336,6 +357,55 @@ def interaction_json(
         if message is not None:
             payload["message"] = message_json(sim, message)
     return payload
+
+
+def _resolved_channels(
+    sim: DiscordSimulator, interaction: Interaction, values: tuple[str, ...]
+) -> JsonDict:
+    """A channel select's ``resolved.channels``: each chosen channel with the user's permissions."""
+    resolved: JsonDict = {}
+    for value in values:
+        channel = sim.records.channels.get(int(value))
+        if channel is None:
+            continue
+        data = channel_json(channel)
+        data["permissions"] = str(int(sim.permissions_for(interaction.user_id, channel.id)))
+        resolved[value] = data
+    return resolved
+
+
+def _split_rich_selects(body: JsonDict) -> tuple[JsonDict, dict[str, JsonDict]]:
+    """The body with every select the simulator cannot hold replaced by a placeholder select,
+    and those selects as sent, by custom_id."""
+    rows = body.get("components")
+    if not isinstance(rows, list):
+        return body, {}
+    rich: dict[str, JsonDict] = {}
+    new_rows: list[Any] = []
+    for row in rows:
+        if not isinstance(row, dict):
+            new_rows.append(row)
+            continue
+        components: list[Any] = []
+        for component in row.get("components") or ():
+            kind = component.get("type") if isinstance(component, dict) else None
+            is_rich = kind in _SELECT_TYPES and (
+                kind != 3 or int(component.get("max_values") or 1) > 1
+            )
+            if not is_rich:
+                components.append(component)
+                continue
+            rich[str(component.get("custom_id", ""))] = dict(component)
+            components.append(
+                {
+                    "type": 3,
+                    "custom_id": component.get("custom_id", ""),
+                    "placeholder": component.get("placeholder") or "",
+                    "options": [RICH_SELECT_PLACEHOLDER],
+                }
+            )
+        new_rows.append({**row, "components": components})
+    return {**body, "components": new_rows}, rich
 
 
 def _nest_errors(errors: dict[str, str]) -> JsonDict:
@@ -449,6 +519,76 @@ class RestApi:
         #: (application id, guild id or None) -> the registered application commands.
         self.commands: dict[tuple[int, int | None], list[JsonDict]] = {}
         self._command_ids = itertools.count(1 << 60)
+        #: message id -> custom_id -> a select the simulator's model cannot hold, as sent.
+        self.rich_selects: dict[int, dict[str, JsonDict]] = {}
+
+    # ------------------------------------------------------------------ selects (SIM-GAP)
+
+    def _hold(self, body: JsonDict) -> tuple[JsonDict, dict[str, JsonDict] | None]:
+        """Split off the rich selects; None when the body does not set components."""
+        if "components" not in body:
+            return body, None
+        return _split_rich_selects(body)
+
+    def _remember(self, message_id: int | None, rich: dict[str, JsonDict] | None) -> None:
+        if message_id is None or rich is None:
+            return
+        if rich:
+            self.rich_selects[message_id] = rich
+        else:
+            self.rich_selects.pop(message_id, None)
+
+    def choose_values(
+        self,
+        user_id: int,
+        channel_id: int,
+        message_id: int,
+        custom_id: str,
+        values: Sequence[str],
+    ) -> Interaction:
+        """A user picks ``values`` from a select the bot sent through this front.
+
+        A select the simulator's model holds goes to ``DiscordSimulator.choose_select``; a rich
+        one (see SIM-GAP) is checked here and its interaction carries its real component type.
+
+        Raises:
+            ImpossibleUserAction: the user cannot see the message, or Discord's client would not
+                let them pick these values.
+        """
+        sim = self._sim
+        with sim.lock:
+            rich = self.rich_selects.get(message_id, {}).get(custom_id)
+            if rich is None:
+                return sim.choose_select(user_id, channel_id, message_id, custom_id, values)
+            channel, message = sim._visible_message(user_id, channel_id, message_id)
+            kind = int(rich["type"])
+            low = int(rich.get("min_values", 1) if rich.get("min_values") is not None else 1)
+            high = int(rich.get("max_values") or 1)
+            if not low <= len(values) <= high or len(set(values)) != len(values):
+                raise ImpossibleUserAction(f"choose between {low} and {high} distinct values")
+            if kind == 3:
+                offered = {str(o.get("value")) for o in rich.get("options") or ()}
+                if not set(values) <= offered:
+                    raise ImpossibleUserAction(f"choose from {sorted(offered)}")
+            elif kind == _CHANNEL_SELECT:
+                allowed = set(rich.get("channel_types") or ())
+                for value in values:
+                    chosen = sim.records.channels.get(int(value)) if value.isdigit() else None
+                    if chosen is None or chosen.guild_id != channel.guild_id:
+                        raise ImpossibleUserAction(f"{value} is not a channel of this guild")
+                    if allowed and CHANNEL_TYPES[chosen.kind] not in allowed:
+                        raise ImpossibleUserAction(f"channel {value} is not of an offered type")
+            else:
+                raise ImpossibleUserAction("only string and channel selects are simulated")
+            data = InteractionData(custom_id=custom_id, component_type=kind, values=tuple(values))
+            return sim._new_interaction(
+                InteractionType.MESSAGE_COMPONENT,
+                message.author_id,
+                user_id,
+                channel,
+                message.id,
+                data,
+            )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -635,8 +775,10 @@ class RestApi:
         nonce = body.get("nonce")
         # Without a nonce nothing is deduplicated: give the request one nobody can repeat.
         nonce_text = f"wire-{secrets.token_hex(8)}" if nonce is None else str(nonce)
+        body, rich = self._hold(body)
         with self._sim.lock:
             info = self._sim.api_send_message(bot_id, channel_id, _payload(body), nonce=nonce_text)
+            self._remember(info.id, rich)
             data = message_json(self._sim, self._message_record(channel_id, info.id))
         if nonce is not None:
             data["nonce"] = nonce
@@ -653,8 +795,10 @@ class RestApi:
         with self._sim.lock:
             channel = self._sim.records.channels.get(channel_id)
             current = None if channel is None else channel.messages.get(message_id)
+            body, rich = self._hold(body)
             merged = _merge(current, body)
             self._sim.api_edit_message(bot_id, channel_id, message_id, merged)
+            self._remember(message_id, rich)
             return 200, message_json(self._sim, self._message_record(channel_id, message_id))
 
     def _delete(self, bot_id: int, request: web.Request, body: JsonDict) -> _Answer:
@@ -752,6 +896,9 @@ class RestApi:
             data = body.get("data") or {}
             ephemeral = bool(int(data.get("flags") or 0) & _EPHEMERAL_FLAG)
             message_id: int | None = None
+            rich: dict[str, JsonDict] | None = None
+            if kind in ("message", "update"):
+                data, rich = self._hold(data)
             if kind == "message":
                 message_id = sim.respond(interaction_id, _payload(data), ephemeral=ephemeral).id
             elif kind == "deferred":
@@ -771,6 +918,7 @@ class RestApi:
                 )
             else:
                 raise invalid_form_body({"type": "Value must be one of (4, 5, 6, 7, 9)."})
+            self._remember(message_id, rich)
             if "with_response" not in request.query:
                 return 204, None
             return 200, self._callback_answer(interaction, int(body["type"]), message_id)
@@ -807,8 +955,10 @@ class RestApi:
     def _followup(self, bot_id: int, request: web.Request, body: JsonDict) -> _Answer:
         token = request.match_info["token"]
         ephemeral = bool(int(body.get("flags") or 0) & _EPHEMERAL_FLAG)
+        body, rich = self._hold(body)
         with self._sim.lock:
             info = self._sim.followup(token, _payload(body), ephemeral=ephemeral)
+            self._remember(info.id, rich)
             message = find_message(self._sim, info.id)
             return 200, None if message is None else message_json(self._sim, message)
 
@@ -821,9 +971,11 @@ class RestApi:
 
     def _edit_original(self, bot_id: int, request: web.Request, body: JsonDict) -> _Answer:
         token = request.match_info["token"]
+        body, rich = self._hold(body)
         with self._sim.lock:
             merged = _merge(self._original(token), body)
             info = self._sim.edit_original(token, merged)
+            self._remember(info.id, rich)
             message = find_message(self._sim, info.id)
             return 200, None if message is None else message_json(self._sim, message)
 

@@ -52,7 +52,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from apex_setup.fakes.clock import FakeClock
-from apex_setup.fakes.discord_sim import DiscordSimulator, RateLimitConfig, SimulatorUsageError
+from apex_setup.fakes.discord_sim import (
+    DiscordSimulator,
+    Interaction,
+    RateLimitConfig,
+    SimulatorUsageError,
+)
 from apex_setup.fakes.sim_gateway import GatewayHub
 from apex_setup.fakes.sim_rest import API_PREFIX, RestApi
 
@@ -116,6 +121,18 @@ class WireFront:
         token = f"sim.{bot_user_id}.{secrets.token_urlsafe(12)}"
         self.register_bot(token, bot_user_id)
         return token
+
+    def choose_values(
+        self,
+        user_id: int,
+        channel_id: int,
+        message_id: int,
+        custom_id: str,
+        values: Sequence[str],
+    ) -> Interaction:
+        """A user picks ``values`` from any select the bot sent through this front: a string
+        select with several values or a channel select too (see ``RestApi.choose_values``)."""
+        return self.rest.choose_values(user_id, channel_id, message_id, custom_id, values)
 
     # ------------------------------------------------------------------ addresses
 
