@@ -287,7 +287,11 @@ class AtomicOperation:
             _log.info("Operation %s left without commit: rolled back", self.id)
         else:
             _log.warning(
-                "Operation %s failed (%s); %s", self.id, type(exc).__name__, report.summary()
+                "Operation %s failed (%s, reference %s); %s",
+                self.id,
+                type(exc).__name__,
+                getattr(exc, "reference", "-"),
+                report.summary(),
             )
         if report.undone or report.not_undone or report.left_for_recovery:
             self._audit_rollback(report, exc)

@@ -121,13 +121,25 @@ class SetupWizard:
             InvalidInput: no panel types, too many, or an unknown one (the valid ones listed).
             LeaseHeld: setup is already in progress in the guild (a ``ConflictError``).
         """
-        # Step 1: validate, before any effect.
-        chosen = self._validate_panel_types(panel_types)
-
-        # Step 2: take the guild.
+        # Step 1: validate, before any effect; step 2: take the guild. A refusal is audited.
         now = self._ctx.clock.now()
         session_id = self._ctx.new_id()
-        self._leases.acquire_lease(guild_id, session_id, user_id, now, self.lease_ttl)
+        try:
+            chosen = self._validate_panel_types(panel_types)
+            self._leases.acquire_lease(guild_id, session_id, user_id, now, self.lease_ttl)
+        except SetupOperationError as exc:
+            self._ctx.write_audit(
+                AuditRecord(
+                    guild_id=guild_id,
+                    user_id=user_id,
+                    action="setup_start",
+                    outcome="refused",
+                    detail=f"setup not started: {exc.user_message}",
+                    created_at=now,
+                    reference=exc.reference,
+                )
+            )
+            raise
 
         # Step 3: sessions whose lease lapsed are over; then store the new one.
         try:

@@ -401,3 +401,18 @@ class TestSessionCleanup:
 
         assert removed == []
         assert len(wizard.list_sessions(world.guild.guild_id)) == 1
+
+
+def test_a_refused_start_leaves_an_audit_record(world: World) -> None:
+    wizard = world.wizard()
+    wizard.start(world.guild.guild_id, world.guild.admin_id, ["rules"])
+
+    with pytest.raises(LeaseHeld) as caught:
+        wizard.start(world.guild.guild_id, world.guild.member_id, ["faq"])
+
+    entry = world.store.recent_audit(world.guild.guild_id, limit=1)[0]
+    assert (entry.action, entry.outcome, entry.reference) == (
+        "setup_start",
+        "refused",
+        caught.value.reference,
+    )
