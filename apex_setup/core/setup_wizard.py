@@ -33,7 +33,6 @@ from apex_setup.core import wizard
 from apex_setup.core.channel_input import resolve_channel
 from apex_setup.core.context import SetupContext
 from apex_setup.core.deploy import DeployRequest, DeployResult, deploy_panel
-from apex_setup.core.maintenance import SessionRemoval
 from apex_setup.core.errors import (
     ConflictError,
     IllegalTransition,
@@ -41,6 +40,7 @@ from apex_setup.core.errors import (
     SessionExpired,
     SetupOperationError,
 )
+from apex_setup.core.maintenance import SessionRemoval
 from apex_setup.core.panels import PanelCatalogue
 from apex_setup.core.ports import LeaseStore, SessionStore
 from apex_setup.core.records import AuditRecord, OperationState
