@@ -171,7 +171,7 @@ def test_migrate_applies_each_migration_once_and_records_it(sql_backend: Backend
 
     rows = db.execute_sql("SELECT version, name FROM schema_version").fetchall()
     assert first == again == len(MIGRATIONS)
-    assert [tuple(row)[0] for row in rows] == list(range(1, len(MIGRATIONS) + 1))
+    assert [row[0] for row in rows] == list(range(1, len(MIGRATIONS) + 1))
     assert tuple(rows[0]) == (1, "migration_1_core_tables")
     assert {"panels", "operations", "steps", "manual_cleanup", "audit"} <= set(db.get_tables())
     db.close()
