@@ -31,15 +31,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLEANUP_CHOICES",
+    "CLEANUP_KINDS",
+    "VIEW_TIMEOUT",
     "AdminView",
+    "ChannelStepView",
     "CleanupConfirmView",
     "CleanupMenuView",
     "ConfirmView",
-    "ChannelStepView",
     "FailureView",
     "PanelTypesView",
     "PanelView",
     "ResumeDeployView",
+    "SessionView",
     "WizardIds",
     "is_setup_admin",
     "view_for_session",
@@ -101,6 +104,7 @@ class AdminView(discord.ui.View):
         super().__init__(timeout=timeout)
         self.cog = cog
         self.owner_id = owner_id
+        cog.track_view(self)
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id != self.owner_id:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from apex_setup.core.context import RetryPolicy, SetupContext
 from apex_setup.core.panels import PanelCatalogue
 from apex_setup.core.ports import Clock, DiscordPort
 from apex_setup.core.setup_wizard import DEFAULT_IDLE_TIMEOUT, SessionCleaner, SetupWizard
+from apex_setup.fakes.faults import FaultInjectingProxy, FaultPlan
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -49,6 +50,8 @@ class SetupConfig:
         reconcile_older_than: only operations untouched this long are recovered by the
             periodic pass (a live process may still be running younger ones).
         clock: the time source; the system clock when None.
+        faults: for demos and tests only: every journal and panel-store call goes through this
+            fault plan (``apex_setup.fakes.faults``), so a fault can be injected at any of them.
     """
 
     database_url: str | None = None
@@ -57,6 +60,7 @@ class SetupConfig:
     reconcile_interval: timedelta = timedelta(minutes=10)
     reconcile_older_than: timedelta = timedelta(minutes=2)
     clock: Clock | None = field(default=None, compare=False)
+    faults: FaultPlan | None = field(default=None, compare=False)
 
     def resolved_database_url(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The URL to open: this config's, else the environment's; None means the default file."""
@@ -114,6 +118,12 @@ def build_services(
     """The cog's services on ``store``, talking to Discord through ``discord``."""
     config = config or SetupConfig()
     ctx = build_context(discord, store, clock=config.clock, retry=retry)
+    if config.faults is not None:
+        ctx = replace(
+            ctx,
+            panels=FaultInjectingProxy(store, config.faults, "panels"),
+            journal=FaultInjectingProxy(store, config.faults, "journal"),
+        )
     panels = catalogue or PanelCatalogue.default()
     wizard = SetupWizard(ctx, panels, store, store, idle_timeout=config.idle_timeout)
     return SetupServices(ctx=ctx, store=store, catalogue=panels, wizard=wizard)

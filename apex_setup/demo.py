@@ -1,54 +1,151 @@
-"""The demo: crash-safe panel deployment, shown on the simulator and a SQLite file.
+"""The demo: the setup wizard through real discord.py, in a simulated guild, with a fault.
 
-It deploys every default panel into a simulated guild, then replaces one with a fault injected
-at each of three points (Discord failing to send, the database failing at commit, the process
-dying right after Discord posted the message) and shows what the journal did about it, then
-prints the consistency check. No token and no network are needed.
+A bot with the apex-setup cog logs in to the simulator's wire front, exactly as it would to
+Discord. A simulated administrator runs ``!setup`` and uses the real UI (the panel-type select,
+a channel select per panel, Confirm). Then a second setup meets a database failure at its commit:
+the bot shows what it rolled back and the reference id, and the administrator presses Retry. The
+bot restarts, a member presses a panel button that the restarted bot still answers, and the
+consistency check runs on what Discord and the database hold. No token and no network needed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from apex_setup.adapters.database import open_database
-from apex_setup.adapters.peewee_store import PeeweeStore
-from apex_setup.core.consistency import check_guild
-from apex_setup.core.context import RetryPolicy, SetupContext
-from apex_setup.core.deploy import DeployRequest, deploy_panel
-from apex_setup.core.errors import DiscordUnavailable, SetupOperationError, StorageFailure
-from apex_setup.core.panels import PanelCatalogue
-from apex_setup.core.recovery import recover
-from apex_setup.fakes.clock import FakeClock
-from apex_setup.fakes.discord_sim import DiscordSimulator
-from apex_setup.fakes.faults import FaultInjectingProxy, FaultPlan, FaultRule, Phase, SimulatedCrash
+from discord.ext import commands
 
-__all__ = ["run_demo"]
+from apex_setup.cog_views import WizardIds
+from apex_setup.composition import SetupConfig, build_context, open_store
+from apex_setup.core.consistency import check_guild
+from apex_setup.core.discord_types import MessageInfo
+from apex_setup.core.errors import StorageFailure
+from apex_setup.core.payload import MessagePayload
+from apex_setup.fakes.clock import FakeClock
+from apex_setup.fakes.discord_sim import DiscordSimulator, RateLimitConfig, StandardGuild
+from apex_setup.fakes.faults import FaultPlan, FaultRule
+from apex_setup.fakes.sim_client import BotThread, bot_intents
+
+__all__ = ["DemoBot", "run_demo"]
 
 _log = logging.getLogger(__name__)
 
+#: How long the demo waits for the bot to answer one action.
+ANSWER_TIMEOUT = 10.0
 
-class _Bot:
-    """One bot process: a store connection and a context. A crash replaces it."""
 
-    def __init__(
-        self,
-        sim: DiscordSimulator,
-        bot_id: int,
-        database_url: str,
-        plan: FaultPlan,
-        clock: FakeClock,
-    ) -> None:
-        self.store = PeeweeStore(open_database(database_url))
-        self.ctx = SetupContext(
-            discord=sim.port(bot_id),
-            panels=self.store,
-            journal=FaultInjectingProxy(self.store, plan, "journal"),
-            audit=self.store,
-            clock=clock,
-            retry=RetryPolicy(max_attempts=2, base_delay=0.5),
+class DemoBot(commands.Bot):
+    """The bot of the demo: loads the cog in ``setup_hook``, as a bot owner's bot would."""
+
+    async def setup_hook(self) -> None:
+        await self.load_extension("apex_setup.cog")
+
+
+class _Scene:
+    """The simulated guild, the bot thread, and the people in the story."""
+
+    def __init__(self, sim: DiscordSimulator, guild: StandardGuild, out: TextIO) -> None:
+        self.sim = sim
+        self.guild = guild
+        self.out = out
+        self.runner: BotThread | None = None
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def start_bot(self, config: SetupConfig) -> None:
+        def factory() -> commands.Bot:
+            bot = DemoBot(command_prefix="!", intents=bot_intents(), guild_ready_timeout=0.05)
+            bot.apex_setup_config = config  # type: ignore[attr-defined]
+            return bot
+
+        runner = BotThread(self.sim, self.guild.bot_id, bot_factory=factory)
+        runner.start()
+        self.runner = runner
+        cog = runner.call(lambda: runner.bot.get_cog("ApexSetup"))
+        self._wait(lambda: bool(getattr(cog, "ready", False)), "the bot to finish starting up")
+
+    def stop_bot(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+
+    def _wait(self, predicate: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the demo waited too long for {what}")
+            time.sleep(0.01)
+
+    # -- acting and watching ------------------------------------------------------------------
+
+    def admin_says(self, content: str) -> MessageInfo:
+        self.say(f"  admin > {content}")
+        before = {m.id for m in self.sim.messages(self.guild.general_id)}
+        self.sim.post_as(
+            self.guild.admin_id, self.guild.general_id, MessagePayload(content=content)
         )
+        found: list[MessageInfo] = []
+
+        def answered() -> bool:
+            found[:] = [
+                m
+                for m in self.sim.messages(self.guild.general_id)
+                if m.id not in before and m.author_id == self.guild.bot_id
+            ]
+            return bool(found)
+
+        self._wait(answered, f"an answer to {content}")
+        self.show(found[-1])
+        return found[-1]
+
+    def choose(self, message: MessageInfo, custom_id: str, values: list[str], shown: str) -> None:
+        self.say(f"  admin picks {shown}")
+        assert self.runner is not None
+        self.runner.wire.choose_values(
+            self.guild.admin_id, message.channel_id, message.id, custom_id, values
+        )
+
+    def press(self, user_id: int, message: MessageInfo, custom_id: str, who: str) -> None:
+        self.say(f"  {who} presses [{custom_id}]")
+        self.sim.press_button(user_id, message.channel_id, message.id, custom_id)
+
+    def edited(self, message: MessageInfo, text: str) -> MessageInfo:
+        current: list[MessageInfo] = []
+
+        def shows() -> bool:
+            current[:] = [m for m in self.sim.messages(message.channel_id) if m.id == message.id]
+            return bool(current) and text in current[0].payload.content
+
+        self._wait(shows, f"the bot to show {text!r}")
+        self.show(current[0])
+        return current[0]
+
+    def show(self, message: MessageInfo) -> None:
+        lines = message.payload.content.splitlines() or [""]
+        self.say(f"  bot   | {lines[0]}")
+        for line in lines[1:]:
+            self.say(f"        | {line}")
+        controls = message.payload.custom_ids()
+        if controls:
+            self.say(f"        | controls: {', '.join(controls)}")
+
+    def ephemeral(self, user_id: int, text: str) -> MessageInfo:
+        found: list[MessageInfo] = []
+
+        def shown() -> bool:
+            found[:] = [
+                m for m in self.sim.ephemeral_messages(user_id) if text in m.payload.content
+            ]
+            return bool(found)
+
+        self._wait(shown, f"an answer containing {text!r}")
+        self.say(f"  bot   | (only the presser sees) {found[-1].payload.content}")
+        return found[-1]
 
 
 def run_demo(database_url: str | None = None, *, out: TextIO, workdir: Path | None = None) -> int:
@@ -59,100 +156,84 @@ def run_demo(database_url: str | None = None, *, out: TextIO, workdir: Path | No
             leftover.unlink()
         database_url = f"sqlite:///{path}"
 
-    def say(text: str = "") -> None:
-        print(text, file=out)
-
-    clock = FakeClock()
+    # The simulator's clock starts now: discord.py judges interactions by the real clock.
+    clock = FakeClock(datetime.now(timezone.utc))
     plan = FaultPlan(sleep=clock.advance)
-    sim = DiscordSimulator(clock, faults=plan)
+    sim = DiscordSimulator(clock, faults=plan, rate_limits=RateLimitConfig.disabled())
     guild = sim.standard_guild()
-    bot = _Bot(sim, guild.bot_id, database_url, plan, clock)
-    catalogue = PanelCatalogue.default()
-    say(f"Simulated guild {guild.guild_id}; database {database_url}")
+    config = SetupConfig(database_url=database_url, clock=clock, faults=plan)
+    scene = _Scene(sim, guild, out)
+    scene.say(f"A simulated guild; the bot's database is {database_url}.")
+    scene.say("The bot is a discord.py commands.Bot that loads apex_setup.cog, logged in to")
+    scene.say("the simulator's wire front as it would log in to Discord.")
+    try:
+        scene.start_bot(config)
+        _first_setup(scene)
+        _setup_with_a_fault(scene, plan)
+        _restart(scene, config)
+    finally:
+        scene.stop_bot()
+    return _consistency(scene, database_url, clock)
 
-    def deploy(panel_type: str, channel: str) -> None:
-        request = DeployRequest(guild.guild_id, panel_type, guild.channels[channel], guild.admin_id)
-        result = deploy_panel(bot.ctx, catalogue, request)
-        verb = "replaced" if result.replaced else "posted"
-        say(
-            f"  {panel_type:<9} {verb} in #{channel} as message {result.panel.message_id} "
-            f"({result.journal_commits} journal commits)"
-        )
 
-    say("\n1. Deploy the eight default panels")
-    for panel_type, channel in [
-        ("products", "shop"),
-        ("support", "support"),
-        ("help", "general"),
-        ("reviews", "shop"),
-        ("welcome", "general"),
-        ("rules", "rules"),
-        ("faq", "support"),
-        ("privacy", "rules"),
-    ]:
-        deploy(panel_type, channel)
+def _first_setup(scene: _Scene) -> None:
+    guild = scene.guild
+    scene.say("\n1. The admin sets up the rules and FAQ panels with the wizard")
+    menu = scene.admin_says("!setup")
+    scene.choose(menu, WizardIds.TYPES, ["rules", "faq"], "the panel types: rules, faq")
+    menu = scene.edited(menu, "(1 of 2)")
+    scene.choose(menu, WizardIds.CHANNEL, [str(guild.rules_id)], "the channel #rules")
+    menu = scene.edited(menu, "(2 of 2)")
+    scene.choose(menu, WizardIds.CHANNEL, [str(guild.support_id)], "the channel #support")
+    menu = scene.edited(menu, "the plan")
+    scene.press(guild.admin_id, menu, WizardIds.CONFIRM, "admin")
+    scene.edited(menu, "Setup complete")
 
-    def attempt(title: str, rule: FaultRule) -> None:
-        say(f"- fault: {title}")
-        plan.add(rule)
-        try:
-            deploy("rules", "general")
-        except SetupOperationError as exc:
-            say("  refused: " + exc.user_text().replace("\n", "\n           "))
-        plan.clear()
 
-    say("\n2. Move the rules panel to #general, with faults")
-    attempt(
-        "Discord posts the message but answers 503; the retry repeats the nonce",
-        FaultRule(
-            "discord.send_message",
-            error=lambda: DiscordUnavailable("Discord is unavailable.", status=503),
-            when=Phase.AFTER,
-            times=1,
-        ),
-    )
-    attempt(
-        "the database fails at the commit, after Discord posted the new message",
+def _setup_with_a_fault(scene: _Scene, plan: FaultPlan) -> None:
+    guild = scene.guild
+    scene.say("\n2. The admin adds a welcome panel; the database fails at the commit")
+    menu = scene.admin_says("!setup")
+    scene.choose(menu, WizardIds.TYPES, ["welcome"], "the panel type: welcome")
+    menu = scene.edited(menu, "(1 of 1)")
+    scene.choose(menu, WizardIds.CHANNEL, [str(guild.general_id)], "the channel #general")
+    menu = scene.edited(menu, "the plan")
+    # The deploy writes the journal twice: its intent before posting, then the commit.
+    plan.add(
         FaultRule(
             "journal.apply",
             error=lambda: StorageFailure("The bot's database is not available right now."),
             occurrence=plan.count("journal.apply") + 2,
-        ),
-    )
-
-    def live_in_general() -> int:
-        return sum(
-            1 for m in sim.messages(guild.channels["general"]) if m.author_id == guild.bot_id
         )
+    )
+    scene.say("  (fault injected: the database fails when the welcome panel commits)")
+    scene.press(guild.admin_id, menu, WizardIds.CONFIRM, "admin")
+    menu = scene.edited(menu, "Retry this panel")
+    live = [m for m in scene.sim.messages(guild.general_id) if "apex:welcome" in str(m.payload)]
+    scene.say(f"  welcome panel messages live in #general now: {len(live)}")
+    scene.press(guild.admin_id, menu, WizardIds.RETRY, "admin")
+    scene.edited(menu, "Setup complete")
 
-    say("- fault: the bot process dies right after Discord posted the new message")
-    plan.add(FaultRule("discord.send_message", error=SimulatedCrash, when=Phase.AFTER, times=1))
+
+def _restart(scene: _Scene, config: SetupConfig) -> None:
+    guild = scene.guild
+    scene.say("\n3. The bot restarts; a member presses a button on the rules panel")
+    scene.stop_bot()
+    scene.start_bot(config)
+    scene.say("  bot restarted: startup recovery ran, panel views registered again")
+    (panel,) = [m for m in scene.sim.messages(guild.rules_id) if m.author_id == guild.bot_id]
+    scene.press(guild.member_id, panel, panel.payload.custom_ids()[0], "member")
+    scene.ephemeral(guild.member_id, "Noted:")
+
+
+def _consistency(scene: _Scene, database_url: str, clock: FakeClock) -> int:
+    scene.say("\n4. Consistency check: what Discord shows against what the database holds")
+    store = open_store(database_url)
     try:
-        deploy("rules", "general")
-    except SimulatedCrash:
-        say(
-            "  the process died; the new message is live in #general with no record "
-            f"({live_in_general()} bot messages there now)"
-        )
-    plan.clear()
-    bot.store.close()
-    bot = _Bot(sim, guild.bot_id, database_url, plan, clock)
-    clock.advance(60)
-    report = recover(bot.ctx)
-    say(
-        f"  restarted; recovery rolled back {len(report.rolled_back)} operation(s), "
-        f"finished {len(report.finished)}; {live_in_general()} bot messages in #general"
-    )
-
-    say("\n3. Move the rules panel to #general, no fault")
-    deploy("rules", "general")
-
-    say("\n4. Consistency check")
-    consistency = check_guild(bot.ctx, guild.guild_id)
-    for line in consistency.lines():
-        say(f"  {line}")
-    say("\nAudit trail (newest first):")
-    for entry in bot.store.recent_audit(guild.guild_id, limit=8):
-        say(f"  {entry.action:<9} {entry.outcome:<22} {entry.detail}")
-    bot.store.close()
-    return 0 if consistency.consistent else 1
+        ctx = build_context(scene.sim.port(scene.guild.bot_id), store, clock=clock)
+        report = check_guild(ctx, scene.guild.guild_id)
+        for line in report.lines():
+            scene.say(f"  {line}")
+    finally:
+        store.close()
+    return 0 if report.consistent else 1

@@ -8,8 +8,8 @@ would deadlock, and anyio refuses it with a RuntimeError.
 Channel, channel list and permission reads come from discord.py's gateway cache (no REST
 request), read on the event loop too (the cache is only consistent there); sends, fetches,
 deletes and history are REST requests. discord.py objects that need a running loop (a ``View``)
-are built inside the coroutine that runs on the loop, never in the worker thread. discord.py's exceptions become
-the core's Discord errors with Discord's status and JSON code.
+are built inside the coroutine that runs on the loop, never in the worker thread. discord.py's
+exceptions become the core's Discord errors with Discord's status and JSON code.
 """
 
 from __future__ import annotations

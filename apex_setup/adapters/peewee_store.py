@@ -45,7 +45,7 @@ from apex_setup.adapters.database import (
     migrate,
     storage_errors,
 )
-from apex_setup.core.errors import ConflictError, InvalidInput
+from apex_setup.core.errors import ConflictError, InvalidInput, OperationTakenOver
 from apex_setup.core.records import (
     AuditRecord,
     JournalChange,
@@ -81,7 +81,7 @@ _log = logging.getLogger(__name__)
 #: Longest operation id and panel type the key columns hold (VARCHAR(64)).
 MAX_KEY_LENGTH = 64
 
-_OPEN_STATES = (OperationState.PENDING.value, OperationState.COMMITTED.value)
+_OPEN_STATES = tuple(state.value for state in OperationState if state.is_open)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,6 +267,8 @@ class PeeweeStore:
         if change.is_empty():
             return
         with storage_errors(self._db, "apply"), self._transaction():
+            if change.expected is not None:
+                self._check_expected(change.expected)
             if change.operation is not None:
                 self._upsert_operation(change.operation)
             for step in change.steps:
@@ -528,6 +530,26 @@ class PeeweeStore:
             # writes fails at once with SQLITE_BUSY when another process wrote in between.
             return self._db.atomic(lock_type="IMMEDIATE")
         return self._db.atomic()
+
+    def _check_expected(self, expected: Operation) -> None:
+        """Raise OperationTakenOver unless the operation is stored exactly as ``expected``.
+
+        Inside the write transaction (BEGIN IMMEDIATE on SQLite; a row lock elsewhere), so the
+        check and the writes that follow are one compare-and-swap.
+        """
+        operations = self._operations
+        query = operations.select().where(operations.id == expected.id)
+        if not isinstance(self._db, peewee.SqliteDatabase):
+            query = query.for_update()
+        row = query.first()
+        if (
+            row is None
+            or row.state != expected.state.value
+            or row.updated_at != encode_time(expected.updated_at)
+        ):
+            raise OperationTakenOver(
+                "This operation was taken over by another process; it will be finished there."
+            )
 
     def _upsert_operation(self, operation: Operation) -> None:
         _check_key(operation.id, "operation id")

@@ -13,7 +13,10 @@ Invariants:
   durable in one commit. Storage steps are staged and ride along with the next commit, in the
   same transaction as their journal rows. A deploy of N steps therefore costs N+1 commits at most.
 - A commit whose outcome is unknown (the store raised after the transaction may have landed) is
-  settled by reading the operation back: committed means committed.
+  settled by reading the operation back: committed means committed; still PENDING means it may
+  be compensated; unreadable means nobody can tell, and it is left to ``recover()``.
+- Every state change of the operation is a compare-and-swap on the state last made durable, so
+  a commit and a compensation by another process (a recovery) cannot both win.
 - A ``SimulatedCrash`` or any other BaseException that is not an Exception runs no compensation:
   a dying process cannot compensate; ``recover()`` does it on the next start.
 - After commit, follow-ups (retiring the replaced panel's message) run at once; any that cannot
@@ -34,6 +37,7 @@ from apex_setup.core.discord_types import MessageInfo
 from apex_setup.core.errors import (
     DiscordFailure,
     IllegalTransition,
+    OperationTakenOver,
     SetupOperationError,
     StorageFailure,
 )
@@ -83,7 +87,12 @@ class AtomicOperation:
         self._staged = JournalChange(operation=self.operation)
         self._no_effect: set[int] = set()
         self._unrecorded: set[int] = set()
-        self._flushed_once = False
+        #: The operation as last made durable; the expected value of the next state change.
+        self._durable: Operation | None = None
+        #: Whether a commit raised: what is durable is then unknown until read back.
+        self._flush_failed = False
+        #: Set when another process owns the operation now, or its state cannot be read.
+        self._leave_to_recovery = False
         self.committed = False
         self.rollback_report: RollbackReport | None = None
         self.follow_ups: FollowUpReport | None = None
@@ -119,10 +128,17 @@ class AtomicOperation:
         change, self._staged = self._staged, JournalChange()
         if change.is_empty():
             return
-        self._flushed_once = True
-        self._ctx.journal.apply(change)
+        if change.operation is not None:
+            change.expected = self._durable
+        try:
+            self._ctx.journal.apply(change)
+        except Exception:
+            self._flush_failed = True
+            raise
         self.commits += 1
         self._unrecorded.clear()
+        if change.operation is not None:
+            self._durable = change.operation
 
     def _require_open(self, event: str) -> None:
         if self.committed:
@@ -211,12 +227,16 @@ class AtomicOperation:
         self._staged.operation = self.operation
         try:
             self._flush()
+        except OperationTakenOver:
+            self._leave_to_recovery = True
+            raise
         except StorageFailure:
-            if not self._commit_landed():
+            if not self._settle_unknown_commit():
                 raise
             _log.info(
                 "Commit of operation %s landed although the store reported a failure", self.id
             )
+            self._durable = self.operation
         self.committed = True
 
         if has_follow_ups:
@@ -224,31 +244,65 @@ class AtomicOperation:
             self.follow_ups = finish_follow_ups(self._ctx, self.operation, steps)
             self.commits += int(self.follow_ups.recorded)
 
-    def _commit_landed(self) -> bool:
+    def _settle_unknown_commit(self) -> bool:
+        """After a commit raised: True if it landed. If it did not, compensation may run; if
+        nobody can tell (the store does not answer) or another process owns the operation,
+        compensation is left to ``recover()``, which reads the durable state."""
         try:
             durable = self._ctx.journal.get_operation(self.id)
         except SetupOperationError:
+            _log.warning("Operation %s: commit outcome unknown; left to recovery", self.id)
+            self._leave_to_recovery = True
             return False
-        return durable is not None and durable.state in (
+        if durable is not None and durable.state in (
             OperationState.COMMITTED,
             OperationState.DONE,
-        )
+        ):
+            return True
+        if durable is None or durable.state is not OperationState.PENDING:
+            self._leave_to_recovery = True
+        return False
+
+    def _durable_view(self) -> tuple[Operation | None, set[int]] | None:
+        """The operation as stored and the steps whose latest state is not durable; None when
+        the store cannot say."""
+        if not self._flush_failed:
+            return self._durable, set(self._unrecorded)
+        try:
+            durable = self._ctx.journal.get_operation(self.id)
+            stored = {s.index: s for s in self._ctx.journal.steps(self.id)}
+        except SetupOperationError:
+            return None
+        unrecorded = {
+            index
+            for index, step in self._steps.items()
+            if index not in stored or stored[index].state is not step.state
+        }
+        return durable, unrecorded
 
     def rollback(self) -> RollbackReport:
         """Compensate every step recorded so far, newest first."""
         if self.committed:
             raise IllegalTransition("committed", "rollback")
-        steps = list(self._steps.values())
-        if not self._flushed_once and not steps:
-            self.rollback_report = RollbackReport(self.id)
-            return self.rollback_report
-        report = compensate(
-            self._ctx,
-            self.operation,
-            steps,
-            no_effect=self._no_effect,
-            unrecorded=self._unrecorded,
-        )
+        view = None if self._leave_to_recovery else self._durable_view()
+        if view is None:
+            report = RollbackReport(self.id, left_for_recovery=True)
+        else:
+            durable, unrecorded = view
+            if durable is None:
+                # Nothing of this operation is durable, so nothing reached Discord either:
+                # every send waits for its intent to be durable.
+                report = RollbackReport(self.id)
+            elif durable.state is not OperationState.PENDING:
+                report = RollbackReport(self.id, left_for_recovery=True)
+            else:
+                report = compensate(
+                    self._ctx,
+                    durable,
+                    list(self._steps.values()),
+                    no_effect=self._no_effect,
+                    unrecorded=unrecorded,
+                )
         self.rollback_report = report
         return report
 

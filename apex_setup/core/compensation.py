@@ -4,16 +4,22 @@ The same code serves an in-process rollback (right after a failure) and ``recove
 restart), so both behave alike.
 
 Invariants:
+- Claim first: a compensation starts by moving the operation to COMPENSATING with a
+  compare-and-swap on its stored state. Whoever loses (a commit, or a second recovery in
+  another process) leaves the operation alone, so two parties never undo the same steps.
 - Steps are undone in reverse order. A failed undo is logged and does not stop the others.
 - Resolve, record, then undo: a send whose outcome is unknown is first resolved to a message id
   (repeat the send with the same nonce inside Discord's window; search the channel's history by
   author, time and payload fingerprint beyond it), the id is made durable, and only then is the
-  message deleted. A second recovery therefore never repeats a nonce whose message is gone.
-- "It never happened" counts as undone: Unknown Message on delete, a panel row this operation
-  never wrote.
+  message deleted. A later recovery therefore never repeats a nonce whose message is gone.
+- Only what is durable is undone in storage: a panel write whose step never became durable was
+  part of a transaction that did not land, and there is nothing to put back.
+- "It never happened" counts as undone: Unknown Message on delete, a channel that is gone, a
+  panel row this operation never wrote. An empty history is only believed when the bot may read
+  the channel's history; otherwise the send is reported for manual cleanup.
 - A transient failure (429, 5xx, storage down) stops the pass and leaves the operation open for
   the next recovery; a permanent refusal (403) abandons that step and records a manual-cleanup
-  item. Nothing is dropped silently and nothing is reported undone that was not.
+  item. Nothing is dropped silently, and nothing is reported undone before it is durable.
 """
 
 from __future__ import annotations
@@ -24,12 +30,13 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from apex_setup.core.context import SetupContext
-from apex_setup.core.discord_types import MessageInfo, time_snowflake
+from apex_setup.core.discord_types import MessageInfo, Permission, time_snowflake
 from apex_setup.core.errors import (
     ConflictError,
     DiscordFailure,
     DiscordForbidden,
     DiscordNotFound,
+    OperationTakenOver,
     SetupOperationError,
     StorageFailure,
 )
@@ -60,6 +67,8 @@ SEND_HORIZON = timedelta(minutes=2)
 CLOCK_SKEW = timedelta(seconds=5)
 #: History pages (of 100 messages) searched for a send of unknown outcome.
 HISTORY_PAGES = 10
+#: What the bot needs for an empty history to prove that a message is not there.
+_READ_HISTORY = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
 
 
 class _StopPass(Exception):
@@ -67,7 +76,11 @@ class _StopPass(Exception):
 
 
 def locate_sent_message(ctx: SetupContext, info: RollbackInfo) -> MessageInfo | None:
-    """Find the message a send of unknown outcome created, or None if it created none."""
+    """Find the message a send of unknown outcome created, or None if it created none.
+
+    Raises DiscordForbidden when the bot may not read the channel's history, so that an empty
+    answer is never mistaken for proof.
+    """
     assert info.channel_id is not None and info.nonce is not None
     channel_id, nonce = info.channel_id, info.nonce
     age = ctx.clock.now() - info.timestamp
@@ -79,8 +92,13 @@ def locate_sent_message(ctx: SetupContext, info: RollbackInfo) -> MessageInfo | 
         payload = MessagePayload.from_dict(info.payload)
         return ctx.call_discord(lambda: ctx.discord.send_message(channel_id, payload, nonce=nonce))
 
+    if _READ_HISTORY & ~ctx.discord.bot_permissions(channel_id):
+        raise DiscordForbidden(
+            "The bot may not read this channel's history.", status=403, discord_code=50001
+        )
+    # The message may come from the first send or from a repeat inside the window.
     low = time_snowflake(info.timestamp - CLOCK_SKEW)
-    high = time_snowflake(info.timestamp + SEND_HORIZON)
+    high = time_snowflake(info.timestamp + window + SEND_HORIZON + CLOCK_SKEW)
     live = {p.message_id for p in ctx.panels.list_panels(info.guild_id)}
     bot = ctx.discord.bot_user_id
 
@@ -115,11 +133,15 @@ def _delete_message(ctx: SetupContext, channel_id: int, message_id: int) -> None
 
 @dataclass
 class _Pass:
-    """The journal change a compensation pass is building, and its report."""
+    """A compensation pass: the claim it holds, the change it builds, and its report."""
 
-    operation: Operation
+    claim: Operation
     report: RollbackReport
     change: JournalChange = field(default_factory=JournalChange)
+    #: (step index, what was undone) for Discord undos, which happened as they ran.
+    undone: list[tuple[int, RollbackInfo]] = field(default_factory=list)
+    #: The same for storage undos staged in ``change``: undone once the change is durable.
+    staged_undone: list[tuple[int, RollbackInfo]] = field(default_factory=list)
 
     def mark(self, step: Step, state: StepState, info: RollbackInfo | None = None) -> None:
         self.change.steps.append(replace(step, state=state, info=info or step.info))
@@ -140,6 +162,12 @@ class _Pass:
             )
         )
 
+    def record(self, ctx: SetupContext, steps: list[Step]) -> None:
+        """Make ``steps`` durable now, renewing the claim in the same compare-and-swap."""
+        renewed = replace(self.claim, updated_at=ctx.clock.now())
+        ctx.journal.apply(JournalChange(operation=renewed, expected=self.claim, steps=steps))
+        self.claim = renewed
+
 
 def compensate(
     ctx: SetupContext,
@@ -149,34 +177,72 @@ def compensate(
     no_effect: Collection[int] = (),
     unrecorded: Collection[int] = (),
 ) -> RollbackReport:
-    """Undo every step of a PENDING operation, newest first, and record the outcome.
+    """Claim ``operation`` (as stored: PENDING, or COMPENSATING with a stale claim), undo its
+    steps newest first, and record the outcome.
 
     ``no_effect`` holds indexes of INTENDED steps this process knows had no effect (never
     started, or refused by Discord with a 4xx); they are marked undone without asking Discord.
-    ``unrecorded`` holds indexes whose latest state may not be durable yet; a send among them is
-    recorded before its undo.
+    ``unrecorded`` holds indexes whose latest state is not durable: a send among them is
+    recorded with the claim, before its undo; a panel write among them never landed.
     """
     report = RollbackReport(operation.id)
-    work = _Pass(operation, report)
+    now = ctx.clock.now()
+    ordered = sorted(steps, key=lambda s: s.index, reverse=True)
+
+    # Step 1: claim, recording the ids of sends this process saw succeed.
+    claim = replace(operation, state=OperationState.COMPENSATING, updated_at=now)
+    seen = [
+        s
+        for s in ordered
+        if s.index in unrecorded
+        and s.state is StepState.DONE
+        and s.info.operation_type is OperationType.MESSAGE_SENT
+    ]
     try:
-        for step in sorted(steps, key=lambda s: s.index, reverse=True):
+        ctx.journal.apply(JournalChange(operation=claim, expected=operation, steps=seen))
+    except OperationTakenOver:
+        _log.info("Operation %s is being compensated or finished elsewhere", operation.id)
+        report.left_for_recovery = True
+        return report
+    except SetupOperationError:
+        _log.warning("Could not claim operation %s for compensation", operation.id, exc_info=True)
+        report.left_for_recovery = True
+        return report
+
+    # Step 2: undo, newest first.
+    work = _Pass(claim, report)
+    try:
+        for step in ordered:
             if step.follow_up or step.state not in (StepState.INTENDED, StepState.DONE):
                 continue
             _undo_step(ctx, work, step, step.index in no_effect, step.index in unrecorded)
     except _StopPass:
         report.left_for_recovery = True
 
-    if not report.left_for_recovery:
-        state = (
-            OperationState.NEEDS_MANUAL_CLEANUP if report.not_undone else OperationState.ROLLED_BACK
-        )
-        work.change.operation = replace(operation, state=state, updated_at=ctx.clock.now())
+    # Step 3: record the outcome and release the claim (back to PENDING when the pass had
+    # to stop, so the next recovery may claim it at once).
+    if report.left_for_recovery:
+        # Keep what Discord already undid; storage undos are redone by the next pass.
+        state = OperationState.PENDING
+        work.change.panel_writes.clear()
+        work.staged_undone.clear()
+        work.change.steps = [
+            s for s in work.change.steps if s.info.operation_type is OperationType.MESSAGE_SENT
+        ]
+    elif report.not_undone:
+        state = OperationState.NEEDS_MANUAL_CLEANUP
+    else:
+        state = OperationState.ROLLED_BACK
+    work.change.operation = replace(work.claim, state=state, updated_at=ctx.clock.now())
+    work.change.expected = work.claim
     try:
-        if not work.change.is_empty():
-            ctx.journal.apply(work.change)
+        ctx.journal.apply(work.change)
     except (StorageFailure, ConflictError):
         _log.warning("Could not record the rollback of operation %s", operation.id, exc_info=True)
         report.left_for_recovery = True
+        work.staged_undone.clear()
+    undone = sorted(work.undone + work.staged_undone, key=lambda pair: -pair[0])
+    report.undone = [info for _, info in undone]
     return report
 
 
@@ -186,13 +252,13 @@ def _undo_step(
     info = step.info
     try:
         if info.operation_type is OperationType.MESSAGE_SENT:
-            _undo_send(ctx, work, step, no_effect, unrecorded)
+            _undo_send(ctx, work, step, no_effect)
         elif info.operation_type in (
             OperationType.PANEL_CREATED,
             OperationType.PANEL_UPDATED,
             OperationType.PANEL_DELETED,
         ):
-            _undo_panel_write(ctx, work, step)
+            _undo_panel_write(ctx, work, step, unrecorded)
         else:
             work.mark(step, StepState.UNDONE)
     except DiscordForbidden:
@@ -205,22 +271,21 @@ def _undo_step(
             return
         _log.warning("Discord unavailable while undoing %s", info.describe(), exc_info=True)
         raise _StopPass from exc
-    except StorageFailure as exc:
+    except (StorageFailure, ConflictError) as exc:
         _log.warning("Storage unavailable while undoing %s", info.describe(), exc_info=True)
         raise _StopPass from exc
 
 
-def _undo_send(
-    ctx: SetupContext, work: _Pass, step: Step, no_effect: bool, unrecorded: bool
-) -> None:
+def _undo_send(ctx: SetupContext, work: _Pass, step: Step, no_effect: bool) -> None:
     info = step.info
-    if step.state is StepState.DONE and unrecorded:
-        ctx.journal.apply(JournalChange(steps=[step]))  # record the id before deleting
-    elif step.state is StepState.INTENDED:
+    if step.state is StepState.INTENDED:
         if no_effect:
             work.mark(step, StepState.UNDONE)
             return
-        found = locate_sent_message(ctx, info)
+        try:
+            found = locate_sent_message(ctx, info)
+        except DiscordNotFound:
+            found = None  # the channel is gone, and any message with it
         if found is None:
             work.mark(step, StepState.UNDONE)
             return
@@ -228,41 +293,43 @@ def _undo_send(
         # recovery to repeat a nonce whose message is already gone.
         info = info.with_message(found.id)
         step = replace(step, state=StepState.DONE, info=info)
-        ctx.journal.apply(JournalChange(steps=[step]))
+        work.record(ctx, [step])
 
     assert info.channel_id is not None and info.message_id is not None
     _delete_message(ctx, info.channel_id, info.message_id)
     work.mark(step, StepState.UNDONE, info)
-    work.report.undone.append(info)
+    work.undone.append((step.index, info))
 
 
-def _undo_panel_write(ctx: SetupContext, work: _Pass, step: Step) -> None:
+def _undo_panel_write(ctx: SetupContext, work: _Pass, step: Step, unrecorded: bool) -> None:
     info = step.info
     assert info.panel_type is not None
+    if unrecorded:
+        # Its journal row was never durable, so neither was the write: one transaction.
+        work.mark(step, StepState.UNDONE)
+        return
     current = ctx.panels.get_panel(info.guild_id, info.panel_type)
     ours = current is not None and current.operation_id == step.operation_id
 
     if info.operation_type is OperationType.PANEL_DELETED:
-        landed = current is None and info.before is not None
-        if landed:
+        # The delete is durable (its step is), so a missing row is ours to restore; a row
+        # that is back means someone deployed since, and theirs stays.
+        if current is None and info.before is not None:
             work.change.panel_writes.append(PanelWrite(PanelWriteKind.INSERT, record=info.before))
-    elif not ours:
-        landed = False  # the write never became durable: nothing to undo
-    elif info.before is None:
+            work.staged_undone.append((step.index, info))
+    elif ours and info.before is None:
         work.change.panel_writes.append(PanelWrite(PanelWriteKind.DELETE, expected=current))
-        landed = True
-    else:
+        work.staged_undone.append((step.index, info))
+    elif ours and info.before is not None:
         # Restore the before-image under a new version, so versions only ever grow and a
         # writer that read the row before this operation cannot win a stale compare-and-swap.
         assert current is not None
         restored = replace(info.before, version=current.version + 1)
-        write = PanelWrite(PanelWriteKind.REPLACE, record=restored, expected=current)
-        work.change.panel_writes.append(write)
-        landed = True
-
+        work.change.panel_writes.append(
+            PanelWrite(PanelWriteKind.REPLACE, record=restored, expected=current)
+        )
+        work.staged_undone.append((step.index, info))
     work.mark(step, StepState.UNDONE)
-    if landed:
-        work.report.undone.append(info)
 
 
 @dataclass
@@ -277,7 +344,11 @@ class FollowUpReport:
 def finish_follow_ups(
     ctx: SetupContext, operation: Operation, steps: Sequence[Step]
 ) -> FollowUpReport:
-    """Run the after-commit steps of a COMMITTED operation (retiring the old panel's message)."""
+    """Run the after-commit steps of a COMMITTED operation (``operation`` as stored).
+
+    Follow-ups are idempotent (deleting a deleted message is done), so two parties finishing
+    the same operation is harmless: the second one's record loses the compare-and-swap.
+    """
     report = FollowUpReport()
     work = _Pass(operation, RollbackReport(operation.id))
     for step in sorted(steps, key=lambda s: s.index):
@@ -304,13 +375,17 @@ def finish_follow_ups(
             work.abandon(ctx, step, reason)
             report.abandoned.append((info, reason))
 
-    if not report.left_for_recovery:
-        state = OperationState.NEEDS_MANUAL_CLEANUP if report.abandoned else OperationState.DONE
-        work.change.operation = replace(operation, state=state, updated_at=ctx.clock.now())
+    if report.left_for_recovery:
+        work.change.cleanup_items.clear()  # recorded with the final outcome, once
+        return report
+    state = OperationState.NEEDS_MANUAL_CLEANUP if report.abandoned else OperationState.DONE
+    work.change.operation = replace(operation, state=state, updated_at=ctx.clock.now())
+    work.change.expected = operation
     try:
-        if not work.change.is_empty():
-            ctx.journal.apply(work.change)
-            report.recorded = True
+        ctx.journal.apply(work.change)
+        report.recorded = True
+    except OperationTakenOver:
+        _log.info("Operation %s was finished elsewhere", operation.id)
     except SetupOperationError:
         _log.warning("Could not record the follow-ups of operation %s", operation.id, exc_info=True)
         report.left_for_recovery = True

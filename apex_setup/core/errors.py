@@ -10,6 +10,7 @@
     │   └── DiscordRejected             400 and other refusals (50035, ...)   "discord_rejected"
     ├── StorageFailure                  the database failed or is unreachable "storage_error"
     ├── ConflictError                   someone else changed the same thing   "conflict"
+    │   └── OperationTakenOver          another process claimed the operation "operation_taken_over"
     ├── SessionExpired                  a setup session timed out             "session_expired"
     └── IllegalTransition               an event the current state refuses    "illegal_transition"
 
@@ -37,6 +38,7 @@ __all__ = [
     "IllegalTransition",
     "InvalidInput",
     "MissingPermissions",
+    "OperationTakenOver",
     "SessionExpired",
     "SetupOperationError",
     "StorageFailure",
@@ -183,6 +185,12 @@ class ConflictError(SetupOperationError):
     """Another operation changed the same thing first (a lost race, a held lease)."""
 
     code = "conflict"
+
+
+class OperationTakenOver(ConflictError):
+    """The operation's stored state changed under us: a recovery claimed it, or it finished."""
+
+    code = "operation_taken_over"
 
 
 class SessionExpired(SetupOperationError):

@@ -5,8 +5,9 @@ The journal's life cycle, per operation:
     PENDING ──commit──▶ COMMITTED ──follow-ups done──▶ DONE
        │                    │
        │                    └─follow-up refused for good──▶ NEEDS_MANUAL_CLEANUP
-       └─compensate──▶ ROLLED_BACK
-                    └─an undo refused for good──▶ NEEDS_MANUAL_CLEANUP
+       └─claim──▶ COMPENSATING ──undone──▶ ROLLED_BACK
+                       │    ▲ └─an undo refused for good──▶ NEEDS_MANUAL_CLEANUP
+                       └────┘ a stale claim (its holder died) is taken over
 
 and per step:
 
@@ -16,8 +17,12 @@ and per step:
 
 Invariants:
 - A step is INTENDED in durable storage before its external effect starts.
-- PENDING and COMMITTED operations are "open": ``recover()`` finishes them. Every other state is
-  final and ``recover()`` leaves it alone.
+- PENDING, COMPENSATING and COMMITTED operations are "open": ``recover()`` finishes them. Every
+  other state is final and ``recover()`` leaves it alone.
+- Compensation first claims the operation (PENDING to COMPENSATING) with a compare-and-swap on
+  its state and ``updated_at`` (``JournalChange.expected``); so does commit (PENDING to
+  COMMITTED or DONE). Of a commit and a compensation racing for one operation, across
+  processes, exactly one wins, and no two compensations run at once.
 - A panel write and the journal rows that describe it are stored in one transaction.
 - Every time is timezone-aware and comes from the clock port.
 """
@@ -189,6 +194,7 @@ class OperationKind(enum.Enum):
 
 class OperationState(enum.Enum):
     PENDING = "pending"  # steps may be in flight; recovery compensates
+    COMPENSATING = "compensating"  # claimed for compensation at updated_at; undo in progress
     COMMITTED = "committed"  # the change is durable; recovery finishes the follow-ups
     DONE = "done"  # committed and every follow-up finished
     ROLLED_BACK = "rolled_back"  # every step compensated
@@ -196,7 +202,11 @@ class OperationState(enum.Enum):
 
     @property
     def is_open(self) -> bool:
-        return self in (OperationState.PENDING, OperationState.COMMITTED)
+        return self in (
+            OperationState.PENDING,
+            OperationState.COMPENSATING,
+            OperationState.COMMITTED,
+        )
 
 
 class StepState(enum.Enum):
@@ -269,9 +279,15 @@ class AuditRecord:
 
 @dataclass
 class JournalChange:
-    """Everything one commit writes, in one transaction."""
+    """Everything one commit writes, in one transaction.
+
+    With ``expected`` set, the change applies only while the stored operation still has that
+    state and ``updated_at`` (a compare-and-swap); otherwise nothing is written and the store
+    raises ``OperationTakenOver``.
+    """
 
     operation: Operation | None = None
+    expected: Operation | None = None
     steps: list[Step] = field(default_factory=list)
     panel_writes: list[PanelWrite] = field(default_factory=list)
     cleanup_items: list[ManualCleanupItem] = field(default_factory=list)

@@ -3,8 +3,9 @@
 ``recover()`` runs at startup before any command is served, and may run again at any time.
 
 Invariants:
-- It touches only open operations (PENDING or COMMITTED). A PENDING one is compensated; a
-  COMMITTED one has its follow-ups finished. Final states are never revisited.
+- It touches only open operations. A PENDING one is compensated; a COMMITTED one has its
+  follow-ups finished; a COMPENSATING one is taken over only when its claim is older than
+  ``CLAIM_TTL`` (its holder died). Final states are never revisited.
 - It is idempotent: a second run right after a complete one makes no Discord call that changes
   anything and writes nothing.
 - It is crash-safe: every pass records its progress before the next effect that depends on it
@@ -24,9 +25,12 @@ from apex_setup.core.context import SetupContext
 from apex_setup.core.errors import SetupOperationError
 from apex_setup.core.records import AuditRecord, Operation, OperationState
 
-__all__ = ["RecoveryReport", "recover"]
+__all__ = ["CLAIM_TTL", "RecoveryReport", "recover"]
 
 _log = logging.getLogger(__name__)
+
+#: A compensation claim not renewed for this long belongs to a process that died.
+CLAIM_TTL = timedelta(minutes=1)
 
 
 @dataclass
@@ -45,8 +49,15 @@ def recover(ctx: SetupContext, *, older_than: timedelta = timedelta(0)) -> Recov
     """Compensate or finish every open operation last updated at least ``older_than`` ago."""
     report = RecoveryReport()
     cutoff = ctx.clock.now() - older_than
+    now = ctx.clock.now()
     for operation in ctx.journal.open_operations():
         if operation.updated_at > cutoff:
+            continue
+        if (
+            operation.state is OperationState.COMPENSATING
+            and now - operation.updated_at < CLAIM_TTL
+        ):
+            report.still_open.append(operation.id)  # another process is compensating it
             continue
         try:
             _recover_one(ctx, operation, report)
@@ -67,7 +78,7 @@ def recover(ctx: SetupContext, *, older_than: timedelta = timedelta(0)) -> Recov
 def _recover_one(ctx: SetupContext, operation: Operation, report: RecoveryReport) -> None:
     steps = ctx.journal.steps(operation.id)
 
-    if operation.state is OperationState.PENDING:
+    if operation.state in (OperationState.PENDING, OperationState.COMPENSATING):
         rollback = compensate(ctx, operation, steps)
         if rollback.left_for_recovery:
             report.still_open.append(operation.id)

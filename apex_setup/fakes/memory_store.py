@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from apex_setup.core.errors import ConflictError, InvalidInput
+from apex_setup.core.errors import ConflictError, InvalidInput, OperationTakenOver
 from apex_setup.core.records import (
     AuditRecord,
     JournalChange,
@@ -110,7 +110,18 @@ class MemoryStore:
     def apply(self, change: JournalChange) -> None:
         _check_change(change)
         with self._lock:
-            # Step 1: stage the panel writes; a conflict raises before anything is changed.
+            # Step 1: check the operation's compare-and-swap and stage the panel writes; a
+            # conflict raises before anything is changed.
+            if change.expected is not None:
+                current = self._operations.get(change.expected.id)
+                if current is None or (current.state, current.updated_at) != (
+                    change.expected.state,
+                    change.expected.updated_at,
+                ):
+                    raise OperationTakenOver(
+                        "This operation was taken over by another process; "
+                        "it will be finished there."
+                    )
             staged, next_panel_id = self._stage_panel_writes(change.panel_writes)
 
             # Step 2: nothing can fail any more; write it all.

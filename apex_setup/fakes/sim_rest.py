@@ -38,6 +38,7 @@ the interaction with the select's real component type and, for a channel select,
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -519,6 +520,9 @@ class RestApi:
         #: (application id, guild id or None) -> the registered application commands.
         self.commands: dict[tuple[int, int | None], list[JsonDict]] = {}
         self._command_ids = itertools.count(1 << 60)
+        #: Test-only: seconds the message-create route holds its answer after the message was
+        #: created (real time), so a test can kill a bot while its send is in flight.
+        self.send_delay = 0.0
         #: message id -> custom_id -> a select the simulator's model cannot hold, as sent.
         self.rich_selects: dict[int, dict[str, JsonDict]] = {}
 
@@ -639,6 +643,9 @@ class RestApi:
                 headers = _rate_limit_headers(exc, route) if exc.status == 429 else None
                 _log.debug("%s %s -> %s %s", request.method, request.path, exc.status, exc)
                 return _json_response(exc.status, error_body(exc), headers)
+            if self.send_delay > 0 and call == self._send:
+                # Test-only: the message exists; its author hears so only later.
+                await asyncio.sleep(self.send_delay)
             return _json_response(status, data)
 
         return handle

@@ -17,6 +17,13 @@ Or as its own process (prints one JSON line with the URL, the token and the guil
 
     python -m apex_setup.fakes.sim_wire --port 8765
 
+For tests that drive a bot in another process, ``--control`` adds a small test-only control
+API under ``/_sim`` (no authentication; never part of Discord's API): ``POST /_sim/post_as``
+``{"user_id", "channel_id", "content"}`` posts a message as a member; ``GET
+/_sim/messages?channel_id=N`` lists a channel's messages (id, author_id, content, custom_ids);
+``POST /_sim/send_delay`` ``{"seconds"}`` makes the message-create route hold its answer that
+long after the message exists (also ``--send-delay``), so a test can kill the bot mid-send.
+
 Time: the simulator's clock is its own (nonce windows, rate-limit windows, interaction deadlines
 read it) while discord.py lives in real time (it sleeps ``retry_after`` for real). Choose in the
 constructor: ``follow_real_time=False`` (the default) leaves a ``FakeClock`` still until the test
@@ -51,6 +58,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from apex_setup.core.payload import MessagePayload
 from apex_setup.fakes.clock import FakeClock
 from apex_setup.fakes.discord_sim import (
     DiscordSimulator,
@@ -61,7 +69,7 @@ from apex_setup.fakes.discord_sim import (
 from apex_setup.fakes.sim_gateway import GatewayHub
 from apex_setup.fakes.sim_rest import API_PREFIX, RestApi
 
-__all__ = ["GATEWAY_PATH", "WireFront", "main"]
+__all__ = ["CONTROL_PREFIX", "GATEWAY_PATH", "WireFront", "main"]
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +77,8 @@ T = TypeVar("T")
 
 #: Where the gateway's websocket listens.
 GATEWAY_PATH = "/gateway"
+#: Where the test-only control API lives (see the module docstring).
+CONTROL_PREFIX = "/_sim"
 
 
 class WireFront:
@@ -80,6 +90,7 @@ class WireFront:
         port: the TCP port; 0 picks a free one.
         follow_real_time: advance a ``FakeClock`` by the real time elapsed (see the module
             docstring); ignored for other clocks.
+        control: serve the test-only control API under ``/_sim`` (see the module docstring).
     """
 
     def __init__(
@@ -89,8 +100,10 @@ class WireFront:
         host: str = "127.0.0.1",
         port: int = 0,
         follow_real_time: bool = False,
+        control: bool = False,
     ) -> None:
         self.sim = sim
+        self.control = control
         self.host = host
         self.port = port
         self.follow_real_time = follow_real_time
@@ -161,6 +174,10 @@ class WireFront:
         app = web.Application()
         self.rest.add_routes(app)
         app.router.add_get(GATEWAY_PATH, self.gateway.handle)
+        if self.control:
+            app.router.add_post(CONTROL_PREFIX + "/post_as", self._control_post_as)
+            app.router.add_get(CONTROL_PREFIX + "/messages", self._control_messages)
+            app.router.add_post(CONTROL_PREFIX + "/send_delay", self._control_send_delay)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -221,6 +238,32 @@ class WireFront:
             loop.close()
             self._thread, self._thread_loop = None, None
 
+    # ------------------------------------------------------------------ control API (tests)
+
+    async def _control_post_as(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        payload = MessagePayload(content=str(body["content"]))
+        info = self.sim.post_as(int(body["user_id"]), int(body["channel_id"]), payload)
+        return web.json_response({"id": str(info.id)})
+
+    async def _control_messages(self, request: web.Request) -> web.Response:
+        channel_id = int(request.query["channel_id"])
+        messages = [
+            {
+                "id": str(m.id),
+                "author_id": str(m.author_id),
+                "content": m.payload.content,
+                "custom_ids": m.payload.custom_ids(),
+            }
+            for m in self.sim.messages(channel_id)
+        ]
+        return web.json_response(messages)
+
+    async def _control_send_delay(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.rest.send_delay = float(body["seconds"])
+        return web.Response(status=204)
+
     # ------------------------------------------------------------------ the clock
 
     def _tick(self) -> None:
@@ -241,7 +284,8 @@ async def _serve(args: argparse.Namespace) -> None:
     limits = RateLimitConfig.disabled() if args.no_rate_limits else None
     sim = DiscordSimulator(SystemClock(), rate_limits=limits)
     guild = sim.standard_guild()
-    wire = WireFront(sim, host=args.host, port=args.port)
+    wire = WireFront(sim, host=args.host, port=args.port, control=args.control)
+    wire.rest.send_delay = args.send_delay
     token = args.token or f"sim.{guild.bot_id}.{secrets.token_urlsafe(12)}"
     wire.register_bot(token, guild.bot_id)
     url = await wire.start()
@@ -263,6 +307,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--token", default="", help="the bot's token (random by default)")
     parser.add_argument("--no-rate-limits", action="store_true")
+    parser.add_argument(
+        "--control", action="store_true", help="serve the test-only control API under /_sim"
+    )
+    parser.add_argument(
+        "--send-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="test-only: hold each message-create answer this long after the message exists",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(_serve(args))

@@ -7,7 +7,8 @@ that call:
 (a) an error before the effect, (b) an error after the effect (it happened, the caller hears it
 failed), (c) a process crash before or after the effect: every in-memory object is dropped, the
 bot is rebuilt on the same database file and the same simulated Discord, and ``recover()`` runs;
-(d) for every crash of (c), a second crash at each call inside that recovery, then recovery again.
+(d) for every crash of (c), a second crash at each call inside that recovery, then recovery again
+once the dead recovery's claim on the operation has lapsed.
 
 After each case: the guild shows either the new panel fully in place or exactly the previous
 state, messages and rows alike; no journal entry is open; no nonce produced two messages; a
@@ -28,7 +29,7 @@ from apex_setup.core.context import RetryPolicy, SetupContext
 from apex_setup.core.deploy import DeployRequest, deploy_panel
 from apex_setup.core.errors import DiscordUnavailable, SetupOperationError, StorageFailure
 from apex_setup.core.panels import PanelCatalogue
-from apex_setup.core.recovery import recover
+from apex_setup.core.recovery import CLAIM_TTL, recover
 from apex_setup.fakes.clock import FakeClock
 from apex_setup.fakes.discord_sim import DiscordSimulator, RateLimitConfig
 from apex_setup.fakes.faults import (
@@ -278,6 +279,7 @@ def test_a_second_crash_inside_recovery_is_recovered_too(
                 world.crash()
             assert rule.fired == 1, f"recovery point {second} after {injection} never reached"
 
+            world.clock.advance(CLAIM_TTL.total_seconds())  # a dead recovery's claim lapses
             recover(world.ctx)
             _assert_consistent(world, before, fingerprint)
             nested_cases += 1
