@@ -451,16 +451,30 @@ class SetupWizard:
         """Finish the bookkeeping of a step a dead process left in flight."""
         assert state.operation_id is not None
         operation = self._ctx.journal.get_operation(state.operation_id)
-        if operation is not None and operation.state is OperationState.PENDING:
+        if operation is not None and operation.state in (
+            OperationState.PENDING,
+            OperationState.COMPENSATING,
+        ):
             raise ConflictError(
                 "A panel of this setup is still being deployed or rolled back; try again soon."
             )
-        if operation is not None and operation.state in _SUCCEEDED:
+        if operation is not None and (
+            operation.state in _SUCCEEDED or self._panel_written_by(state, operation.id)
+        ):
+            # NEEDS_MANUAL_CLEANUP after a commit (the old message could not be retired) still
+            # means the new panel is live: the row is this operation's.
             return self._finish_if_done(self._save_after_step(state, wizard.step_done(state)))
         reason = "The bot restarted during this step; it was rolled back."
         if operation is not None and operation.state in _FAILED:
             reason = "This step failed and was rolled back."
         return self._save_after_step(state, wizard.step_failed(state, reason))
+
+    def _panel_written_by(self, state: WizardState, operation_id: str) -> bool:
+        panel_type = state.current_panel
+        if panel_type is None:
+            return False
+        row = self._ctx.panels.get_panel(state.guild_id, panel_type)
+        return row is not None and row.operation_id == operation_id
 
     def _audit(
         self,

@@ -15,7 +15,12 @@ from pytest_mock import MockerFixture
 
 from apex_setup.adapters.database import open_database
 from apex_setup.adapters.peewee_store import PeeweeStore
-from apex_setup.core.errors import ConflictError, InvalidInput, StorageFailure
+from apex_setup.core.errors import (
+    ConflictError,
+    InvalidInput,
+    OperationTakenOver,
+    StorageFailure,
+)
 from apex_setup.core.records import (
     AuditRecord,
     JournalChange,
@@ -682,3 +687,51 @@ def test_a_store_works_again_once_the_database_recovers(
     sql_store.apply(JournalChange(operation=operation()))
 
     assert sql_store.get_operation("op-1") == operation()
+
+
+# -- the operation's compare-and-swap ---------------------------------------------------------
+
+
+def test_a_change_expecting_the_stored_operation_applies(store: Store) -> None:
+    store.apply(JournalChange(operation=operation()))
+    claimed = operation(state=OperationState.COMPENSATING, updated_at=at(3))
+
+    store.apply(JournalChange(operation=claimed, expected=operation(), steps=[step(0)]))
+
+    assert store.get_operation("op-1") == claimed
+    assert store.steps("op-1") == [step(0)]
+
+
+@pytest.mark.parametrize(
+    "stale",
+    [
+        {"state": OperationState.COMPENSATING},  # someone claimed it
+        {"updated_at": at(2)},  # someone renewed or changed it
+    ],
+    ids=["other-state", "other-time"],
+)
+def test_a_change_expecting_a_stale_operation_writes_nothing(
+    store: Store, stale: dict[str, Any]
+) -> None:
+    store.apply(JournalChange(operation=operation()))
+    committed = operation(state=OperationState.DONE, updated_at=at(3))
+
+    with pytest.raises(OperationTakenOver):
+        store.apply(
+            JournalChange(
+                operation=committed,
+                expected=operation(**stale),
+                steps=[step(0)],
+                panel_writes=[insert(panel())],
+            )
+        )
+
+    assert store.get_operation("op-1") == operation()
+    assert store.steps("op-1") == []
+    assert store.list_panels() == []
+
+
+def test_a_compensating_operation_is_open(store: Store) -> None:
+    store.apply(JournalChange(operation=operation(state=OperationState.COMPENSATING)))
+
+    assert [op.id for op in store.open_operations()] == ["op-1"]

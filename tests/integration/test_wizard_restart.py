@@ -12,13 +12,14 @@ import pytest
 from apex_setup.adapters.database import open_database
 from apex_setup.adapters.peewee_store import PeeweeStore
 from apex_setup.core.context import RetryPolicy, SetupContext
+from apex_setup.core.discord_types import Permission
 from apex_setup.core.errors import ConflictError
 from apex_setup.core.panels import PanelCatalogue
 from apex_setup.core.recovery import recover
 from apex_setup.core.setup_wizard import SetupWizard
 from apex_setup.core.wizard import LeaseHeld, WizardPhase
 from apex_setup.fakes.clock import FakeClock
-from apex_setup.fakes.discord_sim import DiscordSimulator, RateLimitConfig
+from apex_setup.fakes.discord_sim import DiscordSimulator, Overwrite, RateLimitConfig
 from apex_setup.fakes.faults import (
     FaultInjectingProxy,
     FaultPlan,
@@ -110,6 +111,31 @@ class TestRestartAndResume:
         assert results[-1].state.phase is WizardPhase.COMPLETED
         assert world.live_panel("rules") and world.live_panel("support")
         assert world.bot_messages() == 2
+
+    def test_a_committed_step_whose_old_message_could_not_be_retired_counts_as_done(
+        self, world: World
+    ) -> None:
+        guild, admin = world.guild, world.guild.admin_id
+        first = confirmed(world, "rules")
+        world.bot.wizard.run_all(first, admin)  # rules in #general
+        world.sim.set_overwrite(
+            guild.general_id,
+            Overwrite(guild.bot_id, is_role=False, deny=int(Permission.VIEW_CHANNEL)),
+        )
+        second = world.bot.wizard.start(guild.guild_id, admin, ["rules"])
+        world.bot.wizard.choose_channel(second.session_id, admin, "#support")
+        world.bot.wizard.confirm(second.session_id, admin)
+        world.plan.add(FaultRule("discord.delete_message", error=SimulatedCrash))
+        with pytest.raises(SimulatedCrash):
+            world.bot.wizard.run_next_step(second.session_id, admin)  # dies after the commit
+        world.plan.clear()
+
+        bot = world.restart()  # recovery: the old message cannot be retired (no access)
+        resumed = bot.wizard.resume(guild.guild_id, admin)
+
+        assert resumed.phase is WizardPhase.COMPLETED
+        row = bot.store.get_panel(guild.guild_id, "rules")
+        assert row is not None and row.channel_id == guild.support_id
 
     def test_a_session_half_way_through_choosing_channels_resumes_there(self, world: World) -> None:
         admin = world.guild.admin_id
