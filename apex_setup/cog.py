@@ -76,7 +76,6 @@ from apex_setup.cog_views import (
 )
 from apex_setup.composition import SetupConfig, SetupServices, build_services, open_store
 from apex_setup.core.audit_channel import configure_audit_channel
-from apex_setup.core.channel_input import resolve_channel
 from apex_setup.core.deploy import DeployResult
 from apex_setup.core.errors import (
     InvalidInput,
@@ -85,13 +84,11 @@ from apex_setup.core.errors import (
     new_reference,
 )
 from apex_setup.core.maintenance import (
-    CleanupKind,
     CleanupPlan,
     apply_cleanup,
     guild_status,
     preview_cleanup,
 )
-from apex_setup.core.prerequisites import check_panel_channel
 from apex_setup.core.recovery import recover
 from apex_setup.core.remove import remove_panel
 from apex_setup.core.setup_wizard import StepResult
@@ -409,24 +406,7 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         guild_id, user_id = _guild_id(ctx), ctx.author.id
         services = self.services
 
-        def script() -> list[StepResult]:
-            wizard, core = services.wizard, services.ctx
-            names = [services.catalogue.get(p).panel_type for p, _ in pairs]
-            state = wizard.start(guild_id, user_id, names)
-            try:
-                for name, raw in zip(names, (c for _, c in pairs), strict=True):
-                    channel = resolve_channel(core, guild_id, raw)
-                    check_panel_channel(core, guild_id, channel.id)
-                    wizard.choose_channel(
-                        state.session_id, user_id, str(channel.id), panel_type=name
-                    )
-                wizard.confirm(state.session_id, user_id)
-            except SetupOperationError:
-                wizard.cancel(state.session_id, user_id)
-                raise
-            return wizard.run_all(state.session_id, user_id)
-
-        results = await run_core(script)
+        results = await run_core(lambda: services.wizard.run_plan(guild_id, user_id, pairs))
         lines = ["**Setup**"] + [_step_line(r) for r in results]
         if results and results[-1].error is not None:
             lines.append("Run `!setup` to retry or abandon the rest.")
@@ -451,11 +431,10 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         channel_id: int,
     ) -> None:
         await interaction.response.defer()
-        guild_id, user_id = _interaction_guild(interaction), interaction.user.id
+        user_id = interaction.user.id
         services = self.services
 
         def choose() -> WizardState:
-            check_panel_channel(services.ctx, guild_id, channel_id)
             return services.wizard.choose_channel(
                 session_id, user_id, str(channel_id), panel_type=panel_type
             )
@@ -596,17 +575,6 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
 
         def preview() -> CleanupPlan:
             kind = CLEANUP_KINDS[choice]
-            if kind is None:
-                cleaner = services.session_cleaner(only_expired=choice == "expired-states")
-                # TODO(cleanup-kind): the core has no session-only CleanupKind; FULL carries
-                # the sessions until it does.
-                return CleanupPlan(
-                    guild_id=guild_id,
-                    user_id=user_id,
-                    kind=CleanupKind.FULL,
-                    created_at=services.ctx.clock.now(),
-                    sessions=tuple(cleaner.preview_sessions(guild_id)),
-                )
             return preview_cleanup(
                 services.ctx,
                 guild_id,

@@ -79,9 +79,9 @@ CLEANUP_CHOICES: tuple[tuple[str, str], ...] = (
     ("orphans", "Clean Orphaned Panels"),
     ("full", "Full Cleanup"),
 )
-CLEANUP_KINDS: dict[str, CleanupKind | None] = {
-    "expired-states": None,
-    "all-states": None,
+CLEANUP_KINDS: dict[str, CleanupKind] = {
+    "expired-states": CleanupKind.SESSIONS,
+    "all-states": CleanupKind.SESSIONS,
     "orphans": CleanupKind.ORPHANS,
     "full": CleanupKind.FULL,
 }

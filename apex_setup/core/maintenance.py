@@ -297,6 +297,7 @@ class CleanupKind(enum.Enum):
     ORPHANED_ROWS = "orphaned_rows"  # panel rows whose message or channel is gone
     ORPHANED_MESSAGES = "orphaned_messages"  # the bot's panel messages no row knows
     ORPHANS = "orphans"  # both of the above
+    SESSIONS = "sessions"  # only the setup sessions the session hook offers
     FULL = "full"  # orphans both ways, and the sessions the session hook offers
 
 
@@ -397,8 +398,8 @@ def preview_cleanup(
     """What a cleanup of ``kind`` would remove now. Reads only.
 
     Args:
-        sessions: the session hook; only ``FULL`` uses it, and without it ``FULL`` offers no
-            session removals.
+        sessions: the session hook; only ``FULL`` and ``SESSIONS`` use it, and without it they
+            offer no session removals.
         panel_types: when given, only messages marked with one of these panel types count as
             orphans (other ``apex:`` components, such as a wizard's, are then left alone).
 
@@ -451,9 +452,9 @@ def preview_cleanup(
             for c in [*unscanned, *_unreadable_channels(ctx, guild_id, set(unscanned))]
         )
 
-    # Step 3: the session hook, for a full cleanup.
+    # Step 3: the session hook, for a full or a sessions-only cleanup.
     session_removals: tuple[SessionRemoval, ...] = ()
-    if kind is CleanupKind.FULL and sessions is not None:
+    if kind in (CleanupKind.FULL, CleanupKind.SESSIONS) and sessions is not None:
         session_removals = tuple(sessions.preview_sessions(guild_id))
 
     return CleanupPlan(

@@ -43,6 +43,7 @@ from apex_setup.core.errors import (
 from apex_setup.core.maintenance import SessionRemoval
 from apex_setup.core.panels import PanelCatalogue
 from apex_setup.core.ports import LeaseStore, SessionStore
+from apex_setup.core.prerequisites import check_panel_channel
 from apex_setup.core.records import AuditRecord, OperationState
 from apex_setup.core.wizard import LeaseHeld, WizardPhase, WizardState, mention
 
@@ -212,6 +213,7 @@ class SetupWizard:
         Raises:
             InvalidInput: the channel input names no usable text channel (choices listed), or
                 ``panel_type`` is not part of this session.
+            MissingPermissions: the bot cannot post panels there (every missing one named).
             IllegalTransition: the session is not choosing channels any more.
         """
         state = self._load_for_input(session_id, user_id)
@@ -229,7 +231,27 @@ class SetupWizard:
                 choices=state.panel_types,
             )
         channel = resolve_channel(self._ctx, state.guild_id, raw)
+        check_panel_channel(self._ctx, state.guild_id, channel.id)
         return self._advance(state, wizard.choose_channel(state, target, channel.id))
+
+    def run_plan(
+        self, guild_id: int, user_id: int, assignments: Sequence[tuple[str, str]]
+    ) -> list[StepResult]:
+        """The whole wizard in one call: ``assignments`` pairs a panel type with channel input.
+
+        Every channel is checked before anything is deployed; a bad one cancels the session
+        and raises, with nothing deployed.
+        """
+        state = self.start(guild_id, user_id, [panel_type for panel_type, _ in assignments])
+        try:
+            for panel_type, raw in assignments:
+                name = self._catalogue.get(panel_type).panel_type
+                self.choose_channel(state.session_id, user_id, raw, panel_type=name)
+            self.confirm(state.session_id, user_id)
+        except SetupOperationError:
+            self.cancel(state.session_id, user_id)
+            raise
+        return self.run_all(state.session_id, user_id)
 
     def confirm(self, session_id: str, user_id: int) -> WizardState:
         state = self._load_for_input(session_id, user_id)

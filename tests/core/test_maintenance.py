@@ -314,8 +314,8 @@ def test_only_orphans_go_and_healthy_or_unverifiable_panels_stay_whatever_the_ki
     result = apply_cleanup(world.ctx, plan)
 
     remaining = {p.panel_type for p in world.store.list_panels(g.guild_id)}
-    rows_go = kind is not CleanupKind.ORPHANED_MESSAGES
-    messages_go = kind is not CleanupKind.ORPHANED_ROWS
+    rows_go = kind not in (CleanupKind.ORPHANED_MESSAGES, CleanupKind.SESSIONS)
+    messages_go = kind not in (CleanupKind.ORPHANED_ROWS, CleanupKind.SESSIONS)
     expected = {"rules", "faq", "support"} | (set() if rows_go else {"products", "welcome"})
     assert remaining == expected
     for panel in [*messy.healthy, messy.hidden]:

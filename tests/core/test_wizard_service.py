@@ -13,6 +13,7 @@ from apex_setup.core.errors import (
     DiscordRejected,
     IllegalTransition,
     InvalidInput,
+    MissingPermissions,
     SessionExpired,
 )
 from apex_setup.core.panels import PanelCatalogue
@@ -416,3 +417,44 @@ def test_a_refused_start_leaves_an_audit_record(world: World) -> None:
         "refused",
         caught.value.reference,
     )
+
+
+class TestScriptedPlan:
+    def test_a_channel_the_bot_cannot_post_in_is_refused_and_the_session_is_unchanged(
+        self, world: World
+    ) -> None:
+        wizard = world.wizard()
+        state = wizard.start(world.guild.guild_id, world.guild.admin_id, ["rules"])
+
+        with pytest.raises(MissingPermissions, match="Send Messages"):
+            wizard.choose_channel(state.session_id, world.guild.admin_id, "#read-only")
+
+        assert wizard.status(state.session_id) == state
+
+    def test_a_plan_deploys_every_panel_in_one_call(self, world: World) -> None:
+        wizard = world.wizard()
+
+        results = wizard.run_plan(
+            world.guild.guild_id,
+            world.guild.admin_id,
+            [("rules", "#rules"), ("FAQ", f"<#{world.guild.support_id}>")],
+        )
+
+        assert [r.panel_type for r in results] == ["rules", "faq"]
+        assert results[-1].state.phase is WizardPhase.COMPLETED
+        assert world.live_panel("rules") and world.live_panel("faq")
+
+    def test_a_plan_with_a_bad_channel_deploys_nothing_and_frees_the_guild(
+        self, world: World
+    ) -> None:
+        wizard = world.wizard()
+
+        with pytest.raises(InvalidInput):
+            wizard.run_plan(
+                world.guild.guild_id,
+                world.guild.admin_id,
+                [("rules", "#rules"), ("faq", "#no-such-channel")],
+            )
+
+        assert world.sim.all_messages(world.guild.guild_id) == []
+        wizard.start(world.guild.guild_id, world.guild.member_id, ["faq"])  # lease released
