@@ -146,8 +146,8 @@ def run_bot(token: str, *, database_url: str | None, discord_url: str | None = N
     import discord
     from discord.ext import commands
 
+    from apex_setup.cog import bot_intents
     from apex_setup.composition import SetupConfig
-    from apex_setup.fakes.sim_client import bot_intents
 
     async def serve() -> None:
         # Against the simulator every guild arrives at once: no need to wait 2 s for more.

@@ -102,6 +102,7 @@ __all__ = [
     "PanelPress",
     "SetupConfig",
     "StartingUp",
+    "bot_intents",
     "run_core",
     "setup",
 ]
@@ -730,6 +731,15 @@ def _done_summary(state: WizardState) -> str:
     if state.skipped_panels:
         text += f"; skipped: {', '.join(state.skipped_panels)}"
     return text
+
+
+def bot_intents() -> discord.Intents:
+    """The intents a bot running this cog needs: the defaults, message content for the prefix
+    commands, and members for the permission checks."""
+    intents = discord.Intents.default()
+    intents.message_content = True
+    intents.members = True
+    return intents
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -45,12 +45,15 @@ Choices where Discord's documentation is silent or where the simulator picks one
   404 / 10015 Unknown Webhook. The initial-response route itself answers 10062 and 40060.
 - The order of refusals for a send: 10003, 50001, 50008, 50035, 50006, 50013, then the nonce.
 
-SIM-GAP (known shortcomings; each ends when a test needs it): no threads, DMs, attachments,
+Known gaps (one TODO below): no threads, DMs, attachments,
 reactions or text-in-voice; gateway events only through ``subscribe`` (the wire front
 serves them, see ``sim_gateway``); slash commands need no registration; role positions
 only matter for deleting roles; @everyone's default permissions are the documented member set, not
 an exact copy of a live guild's.
 """
+
+# TODO: no threads, DMs, attachments, reactions or text-in-voice, and slash commands need no
+# registration; each ends when a setup flow or a user's test needs it.
 
 from __future__ import annotations
 

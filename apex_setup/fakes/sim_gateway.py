@@ -16,9 +16,13 @@ Invariants:
   them (then RESUMED); otherwise INVALID_SESSION ``false``, so the client identifies afresh.
 - A bad token on IDENTIFY closes the connection with 4004 (Authentication failed).
 
-SIM-GAP: no MESSAGE_UPDATE, GUILD_ROLE_*, GUILD_MEMBER_* or presence events; no sharding (op 2's
+Known gaps (one TODO below): no MESSAGE_UPDATE, GUILD_ROLE_*, GUILD_MEMBER_* or presence
+events; no sharding (op 2's
 ``shard`` is ignored); heartbeats are acknowledged but never required (no zombie detection).
 """
+
+# TODO: no MESSAGE_UPDATE, role, member or presence events, no sharding, no zombie detection;
+# ends when the cog or a user's test listens for them.
 
 from __future__ import annotations
 

@@ -19,13 +19,14 @@ Invariants:
   ``Retry-After``, ``X-RateLimit-*`` and ``Via`` headers (discord.py treats a 429 without ``Via``
   as a Cloudflare ban and does not retry it).
 
-SIM-GAP: rate-limit headers are sent on 429s only (successful answers carry none, so discord.py
+Known gaps (TODOs below): rate-limit headers are sent on 429s only (successful answers carry
+none, so discord.py
 never pre-emptively waits); PATCH /channels/{id} and role edits are not served (405); a message
 edit merges the given top-level fields into the stored payload, and anything the core's
 ``MessagePayload`` cannot hold (emoji, disabled buttons, attachments, link buttons) is dropped or
 refused with 50035.
 
-SIM-GAP: the simulator's message model holds string selects with one value only. Selects it
+The simulator's message model holds string selects with one value only. Selects it
 cannot hold (channel, user, role and mentionable selects, and string selects that allow several
 values) are kept by ``RestApi`` as sent, in ``rich_selects``, and stored in the simulator as a
 string select with one placeholder option (``RICH_SELECT_PLACEHOLDER``), so discord.py reading
@@ -35,6 +36,11 @@ the message back sees that placeholder. A simulated user picks from them with
 the interaction with the select's real component type and, for a channel select, the
 ``resolved`` channels. Ends when the core's ``SelectMenu`` models these selects.
 """
+
+# TODO: rate-limit headers only on 429s, and no PATCH of channels or roles; ends when the cog
+# edits channels or roles, or a test needs discord.py's pre-emptive waits.
+# TODO: channel and multi-value selects live beside the simulator's model (rich_selects); ends
+# when core.payload.SelectMenu and DiscordSimulator.choose_select model them.
 
 from __future__ import annotations
 
@@ -86,7 +92,7 @@ _log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 
-#: The one option a select the simulator's model cannot hold is stored with (see SIM-GAP).
+#: The one option a select the simulator's model cannot hold is stored with (module docstring).
 RICH_SELECT_PLACEHOLDER = {"label": "(select kept by the wire front)", "value": "-"}
 #: Component types of the selects Discord has: string, user, role, mentionable, channel.
 _SELECT_TYPES = (3, 5, 6, 7, 8)
@@ -526,7 +532,7 @@ class RestApi:
         #: message id -> custom_id -> a select the simulator's model cannot hold, as sent.
         self.rich_selects: dict[int, dict[str, JsonDict]] = {}
 
-    # ------------------------------------------------------------------ selects (SIM-GAP)
+    # ------------------------------------------------------ selects the model cannot hold
 
     def _hold(self, body: JsonDict) -> tuple[JsonDict, dict[str, JsonDict] | None]:
         """Split off the rich selects; None when the body does not set components."""
@@ -553,7 +559,8 @@ class RestApi:
         """A user picks ``values`` from a select the bot sent through this front.
 
         A select the simulator's model holds goes to ``DiscordSimulator.choose_select``; a rich
-        one (see SIM-GAP) is checked here and its interaction carries its real component type.
+        one (see the module docstring) is checked here and its interaction carries its real
+        component type.
 
         Raises:
             ImpossibleUserAction: the user cannot see the message, or Discord's client would not
