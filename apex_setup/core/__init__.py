@@ -44,6 +44,7 @@ from apex_setup.core.records import (
     RollbackReport,
 )
 from apex_setup.core.recovery import RecoveryReport, recover
+from apex_setup.core.remove import RemoveResult, remove_panel
 from apex_setup.core.setup_wizard import SessionCleaner, SetupWizard, StepResult
 from apex_setup.core.wizard import WizardPhase, WizardState
 
@@ -75,6 +76,7 @@ __all__ = [
     "PanelRecord",
     "PanelSpec",
     "RecoveryReport",
+    "RemoveResult",
     "RetryPolicy",
     "RollbackInfo",
     "RollbackReport",
@@ -95,6 +97,7 @@ __all__ = [
     "guild_status",
     "preview_cleanup",
     "recover",
+    "remove_panel",
     "resolve_channel",
     "validate_payload",
 ]
