@@ -47,6 +47,7 @@ from apex_setup.adapters.database import (
 )
 from apex_setup.core.errors import ConflictError, InvalidInput, OperationTakenOver
 from apex_setup.core.records import (
+    MAX_KEY_LENGTH,
     AuditRecord,
     JournalChange,
     ManualCleanupItem,
@@ -59,6 +60,8 @@ from apex_setup.core.records import (
     RollbackInfo,
     Step,
     StepState,
+    check_change,
+    check_key,
 )
 from apex_setup.core.wizard import Lease, LeaseHeld, WizardPhase, WizardState
 
@@ -74,12 +77,10 @@ if TYPE_CHECKING:
         SessionStore,
     )
 
-__all__ = ["MAX_KEY_LENGTH", "PeeweeStore"]
+__all__ = ["PeeweeStore"]
 
 _log = logging.getLogger(__name__)
 
-#: Longest operation id and panel type the key columns hold (VARCHAR(64)).
-MAX_KEY_LENGTH = 64
 
 _OPEN_STATES = tuple(state.value for state in OperationState if state.is_open)
 
@@ -266,6 +267,7 @@ class PeeweeStore:
     def apply(self, change: JournalChange) -> None:
         if change.is_empty():
             return
+        check_change(change)
         with storage_errors(self._db, "apply"), self._transaction():
             if change.expected is not None:
                 self._check_expected(change.expected)
@@ -376,7 +378,7 @@ class PeeweeStore:
     # -- SessionStore -------------------------------------------------------------------------
 
     def save_session(self, state: WizardState, *, expected_version: int) -> None:
-        _check_key(state.session_id, "session id")
+        check_key(state.session_id, "session id")
         sessions = self._sessions
         values = _session_values(state)
         with storage_errors(self._db, "save_session"):
@@ -465,7 +467,7 @@ class PeeweeStore:
         """One transaction of conditional writes: renew our own lease, else take a lapsed one
         (UPDATE ... WHERE expires_at <= now), else INSERT against the primary key. Whichever
         process's write lands first wins; the others see the row and get LeaseHeld."""
-        _check_key(owner, "lease owner")
+        check_key(owner, "lease owner")
         leases = self._leases
         at, until = encode_time(now), encode_time(now + ttl)
         values = {
@@ -552,9 +554,9 @@ class PeeweeStore:
             )
 
     def _upsert_operation(self, operation: Operation) -> None:
-        _check_key(operation.id, "operation id")
+        check_key(operation.id, "operation id")
         if operation.panel_type is not None:
-            _check_key(operation.panel_type, "panel type")
+            check_key(operation.panel_type, "panel type")
         operations = self._operations
         values = {
             operations.kind: operation.kind.value,
@@ -573,7 +575,7 @@ class PeeweeStore:
             operations.insert({operations.id: operation.id, **values}).execute()
 
     def _upsert_step(self, step: Step) -> None:
-        _check_key(step.operation_id, "operation id")
+        check_key(step.operation_id, "operation id")
         steps = self._steps
         values = {
             steps.state: step.state.value,
@@ -630,7 +632,7 @@ class PeeweeStore:
 
     def _insert_cleanup_items(self, items: Iterable[ManualCleanupItem]) -> None:
         for item in items:
-            _check_key(item.operation_id, "operation id")
+            check_key(item.operation_id, "operation id")
             self._cleanup.insert(
                 operation_id=item.operation_id,
                 guild_id=item.guild_id,
@@ -651,8 +653,8 @@ class PeeweeStore:
 
 def _panel_values(record: PanelRecord) -> dict[str, object]:
     """The columns a write sets, apart from the (guild_id, panel_type) key."""
-    _check_key(record.panel_type, "panel type")
-    _check_key(record.operation_id, "operation id")
+    check_key(record.panel_type, "panel type")
+    check_key(record.operation_id, "operation id")
     return {
         "channel_id": record.channel_id,
         "message_id": record.message_id,
@@ -731,7 +733,7 @@ def _audit_record(row: _AuditRow) -> AuditRecord:
 def _session_values(state: WizardState) -> dict[str, object]:
     """The columns of a session row apart from its id."""
     if state.operation_id is not None:
-        _check_key(state.operation_id, "operation id")
+        check_key(state.operation_id, "operation id")
     return {
         "guild_id": state.guild_id,
         "user_id": state.user_id,
@@ -801,11 +803,6 @@ def _report_matched_rows(db: peewee.Database) -> None:
     db.connect_params["client_flag"] = flags | MYSQL_CLIENT_FOUND_ROWS
     if not db.is_closed() and not db.in_transaction():
         db.close()
-
-
-def _check_key(value: str, what: str) -> None:
-    if len(value) > MAX_KEY_LENGTH:
-        raise ValueError(f"a {what} is at most {MAX_KEY_LENGTH} characters")
 
 
 def _require(record: PanelRecord | None, write: PanelWrite) -> PanelRecord:

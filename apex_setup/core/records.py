@@ -34,7 +34,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+#: Longest operation id, panel type, session id or lease owner a store keeps.
+MAX_KEY_LENGTH = 64
+
 __all__ = [
+    "MAX_KEY_LENGTH",
     "AuditRecord",
     "JournalChange",
     "ManualCleanupItem",
@@ -49,6 +53,9 @@ __all__ = [
     "RollbackReport",
     "Step",
     "StepState",
+    "check_change",
+    "check_key",
+    "check_time",
 ]
 
 
@@ -334,3 +341,52 @@ class RollbackReport:
         if self.left_for_recovery:
             parts.append("the rest will be undone by recovery")
         return "Partly rolled back: " + "; ".join(parts) + "."
+
+
+# What every store refuses, before it writes anything.
+
+
+def check_key(value: str, what: str) -> None:
+    """Raise ValueError for a key longer than the stores keep."""
+    if len(value) > MAX_KEY_LENGTH:
+        raise ValueError(f"a {what} is at most {MAX_KEY_LENGTH} characters")
+
+
+def check_time(value: datetime) -> None:
+    """Raise ValueError for a naive datetime: every stored time is timezone-aware."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("the store only accepts timezone-aware datetimes")
+
+
+def check_change(change: JournalChange) -> None:
+    """Raise ValueError when ``change`` breaks a rule every store enforces."""
+    if change.operation is not None:
+        check_key(change.operation.id, "operation id")
+        if change.operation.panel_type is not None:
+            check_key(change.operation.panel_type, "panel type")
+        check_time(change.operation.created_at)
+        check_time(change.operation.updated_at)
+    for step in change.steps:
+        check_key(step.operation_id, "operation id")
+    for write in change.panel_writes:
+        _check_write(write)
+    for item in change.cleanup_items:
+        check_key(item.operation_id, "operation id")
+        check_time(item.created_at)
+
+
+def _check_write(write: PanelWrite) -> None:
+    needs_record = write.kind in (PanelWriteKind.INSERT, PanelWriteKind.REPLACE)
+    needs_expected = write.kind in (PanelWriteKind.REPLACE, PanelWriteKind.DELETE)
+    if (needs_record and write.record is None) or (needs_expected and write.expected is None):
+        raise ValueError(f"a {write.kind.value} panel write lacks the record it needs")
+    if write.record is not None and needs_record:
+        check_key(write.record.panel_type, "panel type")
+        check_key(write.record.operation_id, "operation id")
+        check_time(write.record.created_at)
+        check_time(write.record.updated_at)
+    if write.kind is PanelWriteKind.REPLACE:
+        assert write.record is not None and write.expected is not None
+        new_key = (write.record.guild_id, write.record.panel_type)
+        if new_key != (write.expected.guild_id, write.expected.panel_type):
+            raise ValueError("a REPLACE must keep the panel's guild and type")

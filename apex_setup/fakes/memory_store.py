@@ -9,7 +9,7 @@ Invariants:
 - Records are frozen dataclasses and are stored as given; nothing is copied except to attach a
   row id (``panel_id``, ``item_id``), exactly where the SQL store would return one.
 - One lock guards all state, so worker threads may share a store.
-- Naive datetimes and keys longer than ``MAX_KEY_LENGTH`` are refused with ``ValueError``, as
+- Naive datetimes and keys longer than ``records.MAX_KEY_LENGTH`` are refused with ``ValueError``, as
   the SQL store refuses them.
 """
 
@@ -32,6 +32,9 @@ from apex_setup.core.records import (
     PanelWrite,
     PanelWriteKind,
     Step,
+    check_change,
+    check_key,
+    check_time,
 )
 from apex_setup.core.wizard import Lease, LeaseHeld, WizardPhase, WizardState
 
@@ -47,12 +50,10 @@ if TYPE_CHECKING:
         SessionStore,
     )
 
-__all__ = ["MAX_KEY_LENGTH", "MemoryStore"]
+__all__ = ["MemoryStore"]
 
 _log = logging.getLogger(__name__)
 
-#: Longest operation id and panel type, as the SQL store's key columns allow.
-MAX_KEY_LENGTH = 64
 
 _PanelKey = tuple[int, str]
 
@@ -108,7 +109,7 @@ class MemoryStore:
     # -- JournalStore -------------------------------------------------------------------------
 
     def apply(self, change: JournalChange) -> None:
-        _check_change(change)
+        check_change(change)
         with self._lock:
             # Step 1: check the operation's compare-and-swap and stage the panel writes; a
             # conflict raises before anything is changed.
@@ -182,7 +183,7 @@ class MemoryStore:
     # -- AuditSink ----------------------------------------------------------------------------
 
     def record(self, entry: AuditRecord) -> None:
-        _check_time(entry.created_at)
+        check_time(entry.created_at)
         with self._lock:
             self._audit.append(entry)
 
@@ -207,7 +208,7 @@ class MemoryStore:
 
     def set_audit_channel(self, guild_id: int, channel_id: int | None, now: datetime) -> None:
         """Set or clear the guild's audit channel; the last writer wins."""
-        _check_time(now)
+        check_time(now)
         with self._lock:
             self._audit_channels[guild_id] = channel_id
 
@@ -240,7 +241,7 @@ class MemoryStore:
 
         A scan of every session: fine in memory; the SQL store uses its index.
         """
-        _check_time(now)
+        check_time(now)
         with self._lock:
             found = [
                 s
@@ -255,7 +256,7 @@ class MemoryStore:
             return sum(self._sessions.pop(i, None) is not None for i in set(session_ids))
 
     def clean_expired(self, now: datetime) -> int:
-        _check_time(now)
+        check_time(now)
         with self._lock:
             doomed = [
                 s.session_id
@@ -276,8 +277,8 @@ class MemoryStore:
     def acquire_lease(
         self, guild_id: int, owner: str, holder_user_id: int, now: datetime, ttl: timedelta
     ) -> Lease:
-        _check_time(now)
-        _check_key(owner, "lease owner")
+        check_time(now)
+        check_key(owner, "lease owner")
         with self._lock:
             held = self._leases.get(guild_id)
             if held is not None and held.owner != owner and held.is_live(now):
@@ -295,7 +296,7 @@ class MemoryStore:
             return lease
 
     def heartbeat_lease(self, guild_id: int, owner: str, now: datetime, ttl: timedelta) -> Lease:
-        _check_time(now)
+        check_time(now)
         with self._lock:
             held = self._leases.get(guild_id)
             if held is None or held.owner != owner:
@@ -358,59 +359,12 @@ class MemoryStore:
         return staged, next_panel_id
 
 
-# ---------------------------------------------------------------------------------------------
-# What the SQL store refuses, refused here too and before any change
-
-
-def _check_change(change: JournalChange) -> None:
-    if change.operation is not None:
-        _check_key(change.operation.id, "operation id")
-        if change.operation.panel_type is not None:
-            _check_key(change.operation.panel_type, "panel type")
-        _check_time(change.operation.created_at)
-        _check_time(change.operation.updated_at)
-    for step in change.steps:
-        _check_key(step.operation_id, "operation id")
-    for write in change.panel_writes:
-        _check_write(write)
-    for item in change.cleanup_items:
-        _check_key(item.operation_id, "operation id")
-        _check_time(item.created_at)
-
-
-def _check_write(write: PanelWrite) -> None:
-    needs_record = write.kind in (PanelWriteKind.INSERT, PanelWriteKind.REPLACE)
-    needs_expected = write.kind in (PanelWriteKind.REPLACE, PanelWriteKind.DELETE)
-    if (needs_record and write.record is None) or (needs_expected and write.expected is None):
-        raise ValueError(f"a {write.kind.value} panel write lacks the record it needs")
-    if write.record is not None and needs_record:
-        _check_key(write.record.panel_type, "panel type")
-        _check_key(write.record.operation_id, "operation id")
-        _check_time(write.record.created_at)
-        _check_time(write.record.updated_at)
-    if write.kind is PanelWriteKind.REPLACE:
-        assert write.record is not None and write.expected is not None
-        new_key = (write.record.guild_id, write.record.panel_type)
-        if new_key != (write.expected.guild_id, write.expected.panel_type):
-            raise ValueError("a REPLACE must keep the panel's guild and type")
-
-
-def _check_key(value: str, what: str) -> None:
-    if len(value) > MAX_KEY_LENGTH:
-        raise ValueError(f"a {what} is at most {MAX_KEY_LENGTH} characters")
-
-
-def _check_time(value: datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("the store only accepts timezone-aware datetimes")
-
-
 def _check_session(state: WizardState) -> None:
-    _check_key(state.session_id, "session id")
-    _check_time(state.started_at)
-    _check_time(state.last_activity)
+    check_key(state.session_id, "session id")
+    check_time(state.started_at)
+    check_time(state.last_activity)
     if state.expires_at is not None:
-        _check_time(state.expires_at)
+        check_time(state.expires_at)
 
 
 def _session_conflict() -> ConflictError:
