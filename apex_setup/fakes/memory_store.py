@@ -9,8 +9,8 @@ Invariants:
 - Records are frozen dataclasses and are stored as given; nothing is copied except to attach a
   row id (``panel_id``, ``item_id``), exactly where the SQL store would return one.
 - One lock guards all state, so worker threads may share a store.
-- Naive datetimes and keys longer than ``records.MAX_KEY_LENGTH`` are refused with ``ValueError``, as
-  the SQL store refuses them.
+- Naive datetimes and keys longer than ``records.MAX_KEY_LENGTH`` are refused with
+  ``ValueError`` (``records.check_change``), as the SQL store refuses them.
 """
 
 from __future__ import annotations
