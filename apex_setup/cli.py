@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from apex_setup.core.errors import SetupOperationError
+from apex_setup.core.errors import SetupOperationError, new_reference
 
 __all__ = ["main", "run_bot"]
 
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _fail(f"no bot token: set {TOKEN_ENV} or pass --token-file PATH", status=2)
             return run_bot(token, database_url=args.database, discord_url=args.discord_url)
     except SetupOperationError as exc:
-        _log.error("%s failed (reference %s)", args.command, exc.reference, exc_info=True)
+        _log.debug("%s failed (reference %s)", args.command, exc.reference, exc_info=True)
         return _fail(exc.user_text())
     return 2
 
@@ -169,12 +169,23 @@ def run_bot(token: str, *, database_url: str | None, discord_url: str | None = N
     except discord.LoginFailure:
         _log.debug("login failed", exc_info=True)
         return _fail("Discord refused the bot token; check DISCORD_TOKEN or --token-file")
+    except discord.PrivilegedIntentsRequired:
+        _log.debug("privileged intents refused", exc_info=True)
+        return _fail(
+            "Discord refused the Server Members and Message Content intents: enable them for "
+            "this bot in the Discord developer portal (Bot > Privileged Gateway Intents)"
+        )
     except commands.ExtensionFailed as exc:
         original = exc.original
+        _log.debug("the cog could not start", exc_info=True)
         if isinstance(original, SetupOperationError):
-            _log.debug("the cog could not start", exc_info=True)
             return _fail(f"could not start: {original.user_text()}")
-        raise
+        reference = new_reference()
+        _log.error("The cog could not start (reference %s)", reference, exc_info=original)
+        return _fail(f"could not start the setup cog (reference {reference}; see the log)")
+    except discord.HTTPException as exc:
+        _log.debug("Discord answered HTTP %s", exc.status, exc_info=True)
+        return _fail(f"Discord answered HTTP {exc.status} while the bot was starting; try again")
     except (OSError, discord.GatewayNotFound) as exc:
         _log.debug("could not connect", exc_info=True)
         return _fail(f"could not reach Discord ({type(exc).__name__})")

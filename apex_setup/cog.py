@@ -80,6 +80,7 @@ from apex_setup.core.deploy import DeployResult
 from apex_setup.core.errors import (
     InvalidInput,
     MissingPermissions,
+    SessionExpired,
     SetupOperationError,
     new_reference,
 )
@@ -108,6 +109,13 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+#: Replies echo user input (a panel type, a channel name): they never ping anyone.
+NO_PINGS = discord.AllowedMentions.none()
+#: The custom_id prefix of the cog's own controls (wizard and cleanup menus).
+CONTROL_PREFIX = "apex-setup:"
+#: How long a press waits for a live view to claim it before it is answered as expired.
+UNCLAIMED_GRACE = 1.0
 
 T = TypeVar("T")
 
@@ -335,10 +343,37 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         _log.error("Unexpected error, reference %s", reference, exc_info=error)
         return f"Something went wrong on our side (reference {reference})."
 
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Answer a press on wizard or cleanup controls that no live view claims any more.
+
+        Their views time out, and do not survive a restart, while the message still shows
+        them; without this, Discord would tell the admin "This interaction failed".
+        """
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        if not custom_id.startswith(CONTROL_PREFIX):
+            return
+        await asyncio.sleep(UNCLAIMED_GRACE)  # a live view answers (defers) at once
+        if interaction.response.is_done():
+            return
+        _log.debug("unclaimed control %s pressed by %s", custom_id, interaction.user.id)
+        try:
+            await interaction.response.send_message(
+                "These controls have expired. Run `!setup` (or `/setup`) to continue where "
+                "you left off, or `!setup-cleanup` for the cleanup menu.",
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
+        except discord.HTTPException:
+            _log.debug("could not answer the expired control", exc_info=True)
+
     async def cog_command_error(self, ctx: commands.Context[Any], error: Exception) -> None:
         text = self.user_text(error, ctx.command)
         try:
-            await ctx.send(text, ephemeral=True)
+            await ctx.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             _log.exception("Could not tell %s about a failed command", ctx.author.id)
 
@@ -354,9 +389,11 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
     async def _tell(self, interaction: discord.Interaction[Any], text: str) -> None:
         try:
             if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
+                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
             else:
-                await interaction.response.send_message(text, ephemeral=True)
+                await interaction.response.send_message(
+                    text, ephemeral=True, allowed_mentions=NO_PINGS
+                )
         except discord.HTTPException:
             _log.exception("Could not answer interaction %s", interaction.id)
 
@@ -378,6 +415,8 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         wizard = self.services.wizard
         try:
             state: WizardState | None = await run_core(lambda: wizard.resume(guild_id, user_id))
+        except SessionExpired:
+            state = None  # the old session timed out (and is closed now): start afresh
         except InvalidInput as exc:
             if exc.field != "session":
                 raise
@@ -385,13 +424,18 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         if state is None or state.phase.is_terminal:
             specs = [self.services.catalogue.get(n) for n in self.services.catalogue.names()]
             view = PanelTypesView(self, user_id, specs)
-            await ctx.send("**Setup** - choose the panels to set up.", view=view, ephemeral=True)
+            await ctx.send(
+                "**Setup** - choose the panels to set up.",
+                view=view,
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
             return
         content, session_view = await self._render(state, "Resuming your setup.")
         if session_view is None:
-            await ctx.send(content, ephemeral=True)
+            await ctx.send(content, ephemeral=True, allowed_mentions=NO_PINGS)
         else:
-            await ctx.send(content, view=session_view, ephemeral=True)
+            await ctx.send(content, view=session_view, ephemeral=True, allowed_mentions=NO_PINGS)
 
     async def _setup_script(self, ctx: commands.Context[commands.Bot], text: str) -> None:
         pairs: list[tuple[str, str]] = []
@@ -413,7 +457,7 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
             lines.append("Run `!setup` to retry or abandon the rest.")
         elif results:
             lines.append("Setup complete.")
-        await ctx.send(_fit(lines), ephemeral=True)
+        await ctx.send(_fit(lines), ephemeral=True, allowed_mentions=NO_PINGS)
 
     async def wizard_start(
         self, interaction: discord.Interaction[Any], panel_types: list[str]
@@ -552,7 +596,9 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
             return status.lines()
 
         lines = await run_core(read)
-        await ctx.send(_fit(["**Setup status**", *lines]), ephemeral=True)
+        await ctx.send(
+            _fit(["**Setup status**", *lines]), ephemeral=True, allowed_mentions=NO_PINGS
+        )
 
     @commands.hybrid_command(name="setup-cleanup", description="Clean up setup leftovers")  # type: ignore[arg-type]
     @app_commands.default_permissions(manage_guild=True)
@@ -564,6 +610,7 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
             "**Cleanup** - choose one; you will see what it removes first.",
             view=view,
             ephemeral=True,
+            allowed_mentions=NO_PINGS,
         )
 
     async def cleanup_preview(self, interaction: discord.Interaction[Any], choice: str) -> None:
@@ -626,7 +673,7 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         text = f"Removed the {result.panel.panel_type} panel from <#{result.panel.channel_id}>."
         if not result.message_deleted:
             text += " Its message will be deleted as soon as Discord allows."
-        await ctx.send(text, ephemeral=True)
+        await ctx.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @commands.hybrid_command(name="setup-audit-channel", description="Where audit records go")  # type: ignore[arg-type]
     @app_commands.default_permissions(manage_guild=True)
@@ -643,7 +690,9 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
                 services.ctx, services.store, guild_id, channel.id, user_id=user_id
             )
         )
-        await ctx.send(f"Audit records now go to <#{channel.id}>.", ephemeral=True)
+        await ctx.send(
+            f"Audit records now go to <#{channel.id}>.", ephemeral=True, allowed_mentions=NO_PINGS
+        )
 
     # -- panels -----------------------------------------------------------------------------
 
@@ -665,7 +714,9 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
             return panel is not None and panel.message_id == message_id
 
         if not await run_core(active):
-            await interaction.followup.send("This panel is no longer active.", ephemeral=True)
+            await interaction.followup.send(
+                "This panel is no longer active.", ephemeral=True, allowed_mentions=NO_PINGS
+            )
             return
         key = values[0] if values else custom_id.rsplit(":", 1)[-1]
         spec = self.services.catalogue.get(panel_type)
@@ -673,7 +724,9 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         press = PanelPress(panel_type=panel_type, key=key, label=label, custom_id=custom_id)
         handler = self.actions.get(panel_type, key)
         if handler is None:
-            await interaction.followup.send(f"Noted: {label}.", ephemeral=True)
+            await interaction.followup.send(
+                f"Noted: {label}.", ephemeral=True, allowed_mentions=NO_PINGS
+            )
             return
         await handler(interaction, press)
 
@@ -692,15 +745,17 @@ class _Progress:
 
     async def show(self, content: str, view: discord.ui.View | None) -> None:
         if time.monotonic() < self._deadline:
-            await self._interaction.edit_original_response(content=content, view=view)
+            await self._interaction.edit_original_response(
+                content=content, view=view, allowed_mentions=NO_PINGS
+            )
             return
         channel = self._interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
             return
         if view is None:
-            await channel.send(content)
+            await channel.send(content, allowed_mentions=NO_PINGS)
         else:
-            await channel.send(content, view=view)
+            await channel.send(content, view=view, allowed_mentions=NO_PINGS)
 
 
 def _guild_id(ctx: commands.Context[commands.Bot]) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from apex_setup.core.context import SetupContext
 from apex_setup.core.discord_types import ChannelInfo
-from apex_setup.core.errors import InvalidInput
+from apex_setup.core.errors import InvalidInput, quote_input
 
 __all__ = ["MAX_CHOICES", "MAX_INPUT_LENGTH", "parse_channel", "resolve_channel"]
 
@@ -89,12 +89,13 @@ def resolve_channel(ctx: SetupContext, guild_id: int, raw: str) -> ChannelInfo:
     if len(text) > 1:
         ids = ", ".join(f"<#{c.id}> ({c.id})" for c in text)
         raise _refusal(
-            f"Several text channels are called #{name[:40]}: {ids}. Give the id or a mention.",
+            f"Several text channels are called #{quote_input(name)}: {ids}. "
+            "Give the id or a mention.",
             channels,
         )
     if named:
         return _usable(named[0], channels)
-    raise _refusal(f"There is no channel called #{name[:40]} in this server.", channels)
+    raise _refusal(f"There is no channel called #{quote_input(name)} in this server.", channels)
 
 
 def _usable(channel: ChannelInfo, channels: Sequence[ChannelInfo]) -> ChannelInfo:

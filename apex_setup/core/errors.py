@@ -43,7 +43,15 @@ __all__ = [
     "SetupOperationError",
     "StorageFailure",
     "new_reference",
+    "quote_input",
 ]
+
+
+def quote_input(raw: str, limit: int = 40) -> str:
+    """User input as an error message may echo it: cut to ``limit`` characters, and with every
+    ``@`` followed by a zero-width space, so an echoed ``@everyone`` or ``<@&id>`` pings nobody."""
+    text = raw[:limit]
+    return text.replace("@", "@\u200b")
 
 
 def new_reference() -> str:

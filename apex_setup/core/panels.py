@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from apex_setup.core.errors import InvalidInput
+from apex_setup.core.errors import InvalidInput, quote_input
 from apex_setup.core.payload import (
     ActionRow,
     Button,
@@ -199,7 +199,8 @@ class PanelCatalogue:
             return self.specs[key]
         except KeyError:
             raise InvalidInput(
-                f"Unknown panel type '{panel_type[:40]}'. Valid types: {', '.join(self.names())}.",
+                f"Unknown panel type '{quote_input(panel_type)}'. "
+                f"Valid types: {', '.join(self.names())}.",
                 field="panel_type",
                 choices=self.names(),
             ) from None
@@ -212,7 +213,7 @@ class PanelCatalogue:
         if not _SLUG.match(spec.panel_type):
             raise InvalidInput(
                 "A panel type name must be 1 to 32 characters: lowercase letters, digits, "
-                f"'-' or '_', starting with a letter; got '{spec.panel_type[:40]}'.",
+                f"'-' or '_', starting with a letter; got '{quote_input(spec.panel_type)}'.",
                 field="panel_type",
             )
         if spec.panel_type in self.specs:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from apex_setup.core.atomic import AtomicOperation
 from apex_setup.core.context import SetupContext
-from apex_setup.core.errors import ConflictError, InvalidInput, SetupOperationError
+from apex_setup.core.errors import ConflictError, InvalidInput, SetupOperationError, quote_input
 from apex_setup.core.panels import PanelCatalogue
 from apex_setup.core.prerequisites import check_storage
 from apex_setup.core.records import (
@@ -117,7 +117,7 @@ def _audit(
     if error is None:
         detail = f"{panel_type} panel removed"
     else:
-        detail = f"{panel_type[:40]} panel not removed: {error.user_message}"
+        detail = f"{quote_input(panel_type)} panel not removed: {error.user_message}"
     ctx.write_audit(
         AuditRecord(
             guild_id=guild_id,

@@ -39,6 +39,7 @@ from apex_setup.core.errors import (
     InvalidInput,
     SessionExpired,
     SetupOperationError,
+    quote_input,
 )
 from apex_setup.core.maintenance import SessionRemoval
 from apex_setup.core.panels import PanelCatalogue
@@ -225,7 +226,7 @@ class SetupWizard:
             raise IllegalTransition(state.phase.value, wizard.WizardEvent.CHOOSE_CHANNEL.value)
         if target not in state.panel_types:
             raise InvalidInput(
-                f"'{target[:40]}' is not part of this setup; it has: "
+                f"'{quote_input(target)}' is not part of this setup; it has: "
                 f"{', '.join(state.panel_types)}.",
                 field="panel_type",
                 choices=state.panel_types,
@@ -392,13 +393,8 @@ class SetupWizard:
             raise InvalidInput("There is no such setup session.", field="session")
         if state.phase is WizardPhase.EXPIRED:
             raise SessionExpired("This setup session expired; start a new one.")
-        if user_id != state.user_id:
-            lease = self._leases.get_lease(state.guild_id)
-            if lease is not None and lease.owner == state.session_id:
-                raise LeaseHeld(lease)
-            raise ConflictError(
-                f"This setup session belongs to {mention(state.user_id)}.",
-            )
+
+        # Expiry first, whoever asks: a timed-out session blocks nobody, even before the sweep.
         now = self._ctx.clock.now()
         if self.is_idle_expired(state, now) and not (
             state.operation_id is not None and self._lease_live(state, now)
@@ -411,6 +407,14 @@ class SetupWizard:
             raise SessionExpired(
                 f"This setup session expired after {minutes} minutes without activity; "
                 "panels already deployed stay. Start a new one to continue."
+            )
+
+        if user_id != state.user_id:
+            lease = self._leases.get_lease(state.guild_id)
+            if lease is not None and lease.owner == state.session_id and lease.is_live(now):
+                raise LeaseHeld(lease)
+            raise ConflictError(
+                f"This setup session belongs to {mention(state.user_id)}.",
             )
         return state
 

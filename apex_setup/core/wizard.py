@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
-from apex_setup.core.errors import ConflictError, IllegalTransition
+from apex_setup.core.errors import ConflictError, IllegalTransition, quote_input
 
 __all__ = [
     "TERMINAL_PHASES",
@@ -253,7 +253,9 @@ def choose_channel(state: WizardState, panel_type: str, channel_id: int) -> Wiza
     """Record ``channel_id`` for ``panel_type``; the last one moves on to CONFIRMING."""
     phase = _next_phase(state, _E.CHOOSE_CHANNEL)
     if panel_type not in state.panel_types:
-        raise IllegalTransition(state.phase.value, f"choose a channel for '{panel_type[:40]}'")
+        raise IllegalTransition(
+            state.phase.value, f"choose a channel for '{quote_input(panel_type)}'"
+        )
     channels = {**state.channels, panel_type: channel_id}
     index = state.current_index
     if phase is _P.CHOOSING_CHANNELS:
