@@ -223,6 +223,8 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         self._startup: asyncio.Task[None] | None = None
         #: The wizard and cleanup views still listening; stopped when the cog unloads.
         self._views: weakref.WeakSet[discord.ui.View] = weakref.WeakSet()
+        #: Pending answers to presses on expired controls; cancelled when the cog unloads.
+        self._unclaimed: set[asyncio.Task[None]] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -264,7 +266,9 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         self.reconcile_loop.cancel()
         for view in list(self._views):
             view.stop()
-        await asyncio.sleep(0)  # let the stopped views' timeout tasks finish cancelling
+        for task in list(self._unclaimed):
+            task.cancel()
+        await asyncio.sleep(0)  # let the stopped views' and cancelled tasks finish cancelling
         if self._services is not None:
             store = self._services.store
             await run_core(store.close)
@@ -356,6 +360,13 @@ class ApexSetup(commands.Cog, name="ApexSetup"):
         custom_id = str(data.get("custom_id", ""))
         if not custom_id.startswith(CONTROL_PREFIX):
             return
+        task = asyncio.create_task(self._answer_if_unclaimed(interaction, custom_id))
+        self._unclaimed.add(task)
+        task.add_done_callback(self._unclaimed.discard)
+
+    async def _answer_if_unclaimed(
+        self, interaction: discord.Interaction[Any], custom_id: str
+    ) -> None:
         await asyncio.sleep(UNCLAIMED_GRACE)  # a live view answers (defers) at once
         if interaction.response.is_done():
             return
