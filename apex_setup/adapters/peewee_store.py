@@ -45,7 +45,14 @@ from apex_setup.adapters.database import (
     migrate,
     storage_errors,
 )
-from apex_setup.core.errors import ConflictError, InvalidInput, OperationTakenOver
+from apex_setup.core.errors import (
+    ConflictError,
+    InvalidInput,
+    lease_lost,
+    operation_taken_over,
+    panel_conflict,
+    session_conflict,
+)
 from apex_setup.core.records import (
     MAX_KEY_LENGTH,
     AuditRecord,
@@ -387,7 +394,7 @@ class PeeweeStore:
                     with self._transaction():
                         sessions.insert({sessions.id: state.session_id, **values}).execute()
                 except peewee.IntegrityError as exc:
-                    raise _session_conflict() from exc
+                    raise session_conflict() from exc
                 return
             changed = (
                 sessions.update(values)
@@ -400,7 +407,7 @@ class PeeweeStore:
                 state.session_id,
                 expected_version,
             )
-            raise _session_conflict()
+            raise session_conflict()
 
     def get_session(self, session_id: str) -> WizardState | None:
         sessions = self._sessions
@@ -509,7 +516,7 @@ class PeeweeStore:
             )
             row = leases.get_or_none(leases.guild_id == guild_id) if changed else None
         if row is None:
-            raise _lease_lost()
+            raise lease_lost()
         return _lease(row)
 
     def release_lease(self, guild_id: int, owner: str) -> bool:
@@ -549,9 +556,7 @@ class PeeweeStore:
             or row.state != expected.state.value
             or row.updated_at != encode_time(expected.updated_at)
         ):
-            raise OperationTakenOver(
-                "This operation was taken over by another process; it will be finished there."
-            )
+            raise operation_taken_over()
 
     def _upsert_operation(self, operation: Operation) -> None:
         check_key(operation.id, "operation id")
@@ -605,7 +610,7 @@ class PeeweeStore:
                     record.guild_id,
                     record.panel_type,
                 )
-                raise _conflict(record.panel_type) from exc
+                raise panel_conflict(record.panel_type) from exc
             return
 
         expected = _require(write.expected, write)
@@ -628,7 +633,7 @@ class PeeweeStore:
                 expected.panel_type,
                 expected.version,
             )
-            raise _conflict(expected.panel_type)
+            raise panel_conflict(expected.panel_type)
 
     def _insert_cleanup_items(self, items: Iterable[ManualCleanupItem]) -> None:
         for item in items:
@@ -776,16 +781,6 @@ def _lease(row: _LeaseRow) -> Lease:
     )
 
 
-def _session_conflict() -> ConflictError:
-    return ConflictError(
-        "This setup session was changed at the same time by another action; nothing was saved."
-    )
-
-
-def _lease_lost() -> ConflictError:
-    return ConflictError("This setup no longer holds the server's setup lease.")
-
-
 def _report_matched_rows(db: peewee.Database) -> None:
     """Make MySQL's UPDATE count the rows it matched, as compare-and-swap needs.
 
@@ -809,13 +804,6 @@ def _require(record: PanelRecord | None, write: PanelWrite) -> PanelRecord:
     if record is None:
         raise ValueError(f"a {write.kind.value} panel write lacks the record it needs")
     return record
-
-
-def _conflict(panel_type: str) -> ConflictError:
-    return ConflictError(
-        f"Someone else changed the {panel_type} panel at the same time; nothing was saved. "
-        "Please try again."
-    )
 
 
 if TYPE_CHECKING:

@@ -42,8 +42,12 @@ __all__ = [
     "SessionExpired",
     "SetupOperationError",
     "StorageFailure",
+    "lease_lost",
     "new_reference",
+    "operation_taken_over",
+    "panel_conflict",
     "quote_input",
+    "session_conflict",
 ]
 
 
@@ -52,6 +56,33 @@ def quote_input(raw: str, limit: int = 40) -> str:
     ``@`` followed by a zero-width space, so an echoed ``@everyone`` or ``<@&id>`` pings nobody."""
     text = raw[:limit]
     return text.replace("@", "@\u200b")
+
+
+def panel_conflict(panel_type: str) -> ConflictError:
+    """What a store raises when a panel write loses a race."""
+    return ConflictError(
+        f"Someone else changed the {panel_type} panel at the same time; nothing was saved. "
+        "Please try again."
+    )
+
+
+def session_conflict() -> ConflictError:
+    """What a store raises when a session save loses its compare-and-swap."""
+    return ConflictError(
+        "This setup session was changed at the same time by another action; nothing was saved."
+    )
+
+
+def lease_lost() -> ConflictError:
+    """What a store raises when a lease holder finds the lease is no longer its own."""
+    return ConflictError("This setup no longer holds the server's setup lease.")
+
+
+def operation_taken_over() -> OperationTakenOver:
+    """What a store raises when an operation's compare-and-swap finds it changed."""
+    return OperationTakenOver(
+        "This operation was taken over by another process; it will be finished there."
+    )
 
 
 def new_reference() -> str:

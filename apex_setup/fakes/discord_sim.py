@@ -488,15 +488,17 @@ class DiscordSimulator:
             return 0
         return max(guild.roles[r].position for r in member.role_ids)
 
-    def _find_message(self, message_id: int) -> MessageRecord | None:
-        ephemeral = self._ephemeral.get(message_id)
-        if ephemeral is not None:
-            return ephemeral
-        for channel in self._channels.values():
-            message = channel.messages.get(message_id)
-            if message is not None:
-                return message
-        return None
+    def find_message(self, message_id: int) -> MessageRecord | None:
+        """A message of any channel, or an ephemeral one, by id; None when there is none."""
+        with self._lock:
+            ephemeral = self._ephemeral.get(message_id)
+            if ephemeral is not None:
+                return ephemeral
+            for channel in self._channels.values():
+                message = channel.messages.get(message_id)
+                if message is not None:
+                    return message
+            return None
 
     # ------------------------------------------------------------------ world building
 
@@ -1328,7 +1330,7 @@ class DiscordSimulator:
         return channel.messages.get(record.message_id)
 
     def _existing_message(self, message_id: int) -> MessageRecord:
-        message = self._find_message(message_id)
+        message = self.find_message(message_id)
         if message is None:
             raise unknown_message()
         return message

@@ -22,7 +22,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from apex_setup.core.errors import ConflictError, InvalidInput, OperationTakenOver
+from apex_setup.core.errors import (
+    InvalidInput,
+    lease_lost,
+    operation_taken_over,
+    panel_conflict,
+    session_conflict,
+)
 from apex_setup.core.records import (
     AuditRecord,
     JournalChange,
@@ -119,10 +125,7 @@ class MemoryStore:
                     change.expected.state,
                     change.expected.updated_at,
                 ):
-                    raise OperationTakenOver(
-                        "This operation was taken over by another process; "
-                        "it will be finished there."
-                    )
+                    raise operation_taken_over()
             staged, next_panel_id = self._stage_panel_writes(change.panel_writes)
 
             # Step 2: nothing can fail any more; write it all.
@@ -219,9 +222,9 @@ class MemoryStore:
         with self._lock:
             stored = self._sessions.get(state.session_id)
             if expected_version == 0 and stored is not None:
-                raise _session_conflict()
+                raise session_conflict()
             if expected_version != 0 and (stored is None or stored.version != expected_version):
-                raise _session_conflict()
+                raise session_conflict()
             self._sessions[state.session_id] = state
 
     def get_session(self, session_id: str) -> WizardState | None:
@@ -300,7 +303,7 @@ class MemoryStore:
         with self._lock:
             held = self._leases.get(guild_id)
             if held is None or held.owner != owner:
-                raise _lease_lost()
+                raise lease_lost()
             lease = replace(held, heartbeat_at=now, expires_at=now + ttl)
             self._leases[guild_id] = lease
             return lease
@@ -335,7 +338,7 @@ class MemoryStore:
                 key = (write.record.guild_id, write.record.panel_type)
                 if current(key) is not None:
                     _log.info("lost a race: guild %d already has a %s panel", *key)
-                    raise _conflict(key[1])
+                    raise panel_conflict(key[1])
                 staged[key] = replace(write.record, panel_id=next_panel_id)
                 next_panel_id += 1
                 continue
@@ -350,7 +353,7 @@ class MemoryStore:
                     key[1],
                     write.expected.version,
                 )
-                raise _conflict(key[1])
+                raise panel_conflict(key[1])
             if write.kind is PanelWriteKind.REPLACE:
                 assert write.record is not None  # checked by _check_change
                 staged[key] = replace(write.record, panel_id=row.panel_id)
@@ -365,23 +368,6 @@ def _check_session(state: WizardState) -> None:
     check_time(state.last_activity)
     if state.expires_at is not None:
         check_time(state.expires_at)
-
-
-def _session_conflict() -> ConflictError:
-    return ConflictError(
-        "This setup session was changed at the same time by another action; nothing was saved."
-    )
-
-
-def _lease_lost() -> ConflictError:
-    return ConflictError("This setup no longer holds the server's setup lease.")
-
-
-def _conflict(panel_type: str) -> ConflictError:
-    return ConflictError(
-        f"Someone else changed the {panel_type} panel at the same time; nothing was saved. "
-        "Please try again."
-    )
 
 
 if TYPE_CHECKING:

@@ -79,7 +79,6 @@ __all__ = [
     "RestApi",
     "channel_json",
     "error_body",
-    "find_message",
     "guild_json",
     "interaction_json",
     "member_json",
@@ -290,18 +289,6 @@ def message_json(
     return data
 
 
-def find_message(sim: DiscordSimulator, message_id: int) -> MessageRecord | None:
-    records = sim.records
-    ephemeral = records.ephemeral.get(message_id)
-    if ephemeral is not None:
-        return ephemeral
-    for channel in records.channels.values():
-        found = channel.messages.get(message_id)
-        if found is not None:
-            return found
-    return None
-
-
 def interaction_json(
     sim: DiscordSimulator, interaction: Interaction, command_id: int | None
 ) -> JsonDict:
@@ -360,7 +347,7 @@ def interaction_json(
         "data": data,
     }
     if interaction.message_id is not None:
-        message = find_message(sim, interaction.message_id)
+        message = sim.find_message(interaction.message_id)
         if message is not None:
             payload["message"] = message_json(sim, message)
     return payload
@@ -920,7 +907,7 @@ class RestApi:
             elif kind == "deferred_update":
                 sim.defer_update(interaction_id)
             elif kind == "update":
-                current = find_message(sim, interaction.message_id or 0)
+                current = sim.find_message(interaction.message_id or 0)
                 message_id = sim.update_message(interaction_id, _merge(current, data)).id
             elif kind == "modal":
                 fields = _text_input_ids(data.get("components") or [])
@@ -951,7 +938,7 @@ class RestApi:
             }
         }
         resource: JsonDict = {"type": callback_type}
-        message = None if message_id is None else find_message(self._sim, message_id)
+        message = None if message_id is None else self._sim.find_message(message_id)
         if message is not None:
             resource["message"] = message_json(self._sim, message)
         answer["resource"] = resource
@@ -963,7 +950,7 @@ class RestApi:
             return None
         for response in reversed(self._sim.interaction_responses):
             if response.interaction_id == interaction.id and response.message_id is not None:
-                return find_message(self._sim, response.message_id)
+                return self._sim.find_message(response.message_id)
         return None
 
     def _followup(self, bot_id: int, request: web.Request, body: JsonDict) -> _Answer:
@@ -973,7 +960,7 @@ class RestApi:
         with self._sim.lock:
             info = self._sim.followup(token, _payload(body), ephemeral=ephemeral)
             self._remember(info.id, rich)
-            message = find_message(self._sim, info.id)
+            message = self._sim.find_message(info.id)
             return 200, None if message is None else message_json(self._sim, message)
 
     def _get_original(self, bot_id: int, request: web.Request, body: JsonDict) -> _Answer:
@@ -990,7 +977,7 @@ class RestApi:
             merged = _merge(self._original(token), body)
             info = self._sim.edit_original(token, merged)
             self._remember(info.id, rich)
-            message = find_message(self._sim, info.id)
+            message = self._sim.find_message(info.id)
             return 200, None if message is None else message_json(self._sim, message)
 
 
